@@ -1,0 +1,79 @@
+"""The three data-preparation products, each written into a given (scratch) folder as Parquet
+splits plus a ``meta.json``. Stage scripts wrap these in an atomic folder and a manifest."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..config import CharsParams, LMDataParams, SST2Params
+from ..io import write_json
+from . import corpora, sst2
+from .sources import load_table, load_text
+
+log = logging.getLogger(__name__)
+
+
+def write_chars(p: CharsParams, out: Path) -> dict:
+    corpus = corpora.char_corpus(load_text(p.source), p.train, p.val)
+    counts = {}
+    for name, text in corpus.splits.items():
+        corpora.char_dataset(text, corpus.vocab).to_parquet(str(out / f"{name}.parquet"))
+        counts[name] = len(text)
+    meta = {
+        "protocol": "contiguous split by character position, boundaries snapped to the next line break; "
+                    "vocabulary = sorted distinct characters of the whole text",
+        "vocab": corpus.vocab, "vocab_size": len(corpus.vocab), "characters": counts,
+    }
+    write_json(out / "meta.json", meta)
+    log.info("chars: vocab %d, characters %s", len(corpus.vocab), counts)
+    return meta
+
+
+def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    stats = {}
+    for split, source in (("train", p.train_source), ("test", p.test_source)):
+        ds = corpora.lm_dataset(corpora.lm_lines(load_text(source), p.max_lines), tok, p.max_length)
+        ds.to_parquet(str(out / f"{split}.parquet"))
+        stats[split] = {"source": source, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
+    meta = {
+        "protocol": "one document per non-empty line (whitespace stripped), tokenised with the base "
+                    "model's tokenizer without special tokens, truncated to max_length; "
+                    "WikiText-2 valid is the training split and test the test split (train is not embedded)",
+        "tokenizer": str(tokenizer_dir), "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id, "splits": stats,
+    }
+    write_json(out / "meta.json", meta)
+    log.info("lm: %s", stats)
+    return meta
+
+
+def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
+    train_all = sst2.labelled(load_table(p.train_source), p.text_column, p.label_column, p.train_source)
+    test = sst2.labelled(load_table(p.test_source), p.text_column, p.label_column, p.test_source)
+    pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
+    train, val = sst2.stratified_split(pool, p.val_fraction, seed)
+    if p.max_test:
+        test = test.select(range(min(p.max_test, len(test))))
+    encoder = sst2.load_encoder(p.encoder)
+    splits = {"train": train, "validation": val, "test": test}
+    for name, ds in splits.items():
+        emb = sst2.embed(encoder, ds["sentence"], p.batch_size)
+        sst2.with_embeddings(ds, emb).to_parquet(str(out / f"{name}.parquet"))
+    counts = {k: {"rows": len(v), "per_label": {str(c): v["label"].count(c) for c in sorted(set(v["label"]))}}
+              for k, v in splits.items()}
+    meta = {
+        "protocol": p.protocol, "seed": seed, "encoder": p.encoder,
+        "embedding_dim": int(encoder.get_sentence_embedding_dimension()),
+        "rule": (f"{p.per_class} per class sampled from train_source, stratified {1 - p.val_fraction:.2f}/"
+                 f"{p.val_fraction:.2f} train/validation split; test = test_source"
+                 if p.protocol == "fewshot" else
+                 f"all of train_source, stratified {p.val_fraction:.2f} held out as validation; test = test_source"),
+        "splits": counts,
+    }
+    write_json(out / "meta.json", meta)
+    log.info("sst2: %s", counts)
+    return meta
