@@ -21,7 +21,7 @@ MAX_QUBITS = 30  # a 2**30 complex64 state vector is 8 GiB: the most a 24 GiB ma
 HF_SCHEME = "hf:"
 PATH_SCHEME = "path:"
 PYPI_SCHEME = "pypi:"
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\\|/)")  # "s3:x", not "C:\x" or "./x"
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # "s3:x"; two letters at least, so "C:\x" is a path
 
 
 class ParamsError(ValueError):

@@ -103,6 +103,15 @@ def _lock_outputs(lock: dict[str, Any]) -> dict[str, str]:
     return {o["path"]: name for name, st in lock.get("stages", {}).items() for o in st.get("outs", [])}
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"data.lm": {"max_lines": 0}} -> {"data.lm.max_lines": 0}: one line per param in a trace."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, f"{key}.") if isinstance(v, dict) and v else {key: v})
+    return out
+
+
 def _owner(path: str, outs: dict[str, str]) -> tuple[str | None, str | None]:
     p = Path(path)
     for out, stage in outs.items():
@@ -126,7 +135,7 @@ def trace(path: str | Path, root: str | Path = ".") -> Link:
         st = lock["stages"][stage]
         mf_path = find_manifest(root / out)
         manifest = yaml.safe_load(mf_path.read_text()) if mf_path else None  # JSON is YAML
-        flat_params = {k: v for f in st.get("params", {}).values() for k, v in f.items()}
+        flat_params = _flatten({k: v for f in st.get("params", {}).values() for k, v in f.items()})
         link = Link(path=out, stage=stage, cmd=st.get("cmd"), params=flat_params,
                     deps={d["path"]: d.get("md5", "") for d in st.get("deps", [])}, manifest=manifest)
         link.parents = [visit(d) for d in link.deps if _owner(d, outs)[1] is not None]

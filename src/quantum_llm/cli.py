@@ -1,0 +1,57 @@
+"""Command line: ``quantum-llm trace PATH`` and ``quantum-llm check-params``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ParamsError, validate_all
+from .lineage import format_trace, trace
+
+
+def _trace(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.exists():
+        print(f"error: {path} does not exist (run `dvc repro` or `dvc pull` to produce it)", file=sys.stderr)
+        return 2
+    if not Path("dvc.lock").is_file():
+        print("error: no dvc.lock here: run from the repository root after `dvc repro`", file=sys.stderr)
+        return 2
+    link = trace(path)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(link), indent=2, default=str))
+    else:
+        print(format_trace(link))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        sections = validate_all(args.params)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.params}: {len(sections)} sections valid ({', '.join(k or 'top level' for k in sections)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quantum-llm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("trace", help="print the chain from an artifact back to its params, inputs and commit")
+    t.add_argument("path", help="an artifact (folder or file inside one), e.g. data/prepared/lm")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    t.set_defaults(func=_trace)
+    c = sub.add_parser("check-params", help="validate every params.yaml section without running anything")
+    c.add_argument("--params", default="params.yaml")
+    c.set_defaults(func=_check)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Atomic outputs: all or nothing at the target path."""
+
+import os
+
+import pytest
+
+from quantum_llm.io import atomic_dir, atomic_file, sha256_path
+
+
+def test_atomic_dir_replaces_target_on_success(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()  # nothing visible until done
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_dir_failure_leaves_nothing(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.bin").write_bytes(b"x" * 10)
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_file_failure_keeps_previous_content(tmp_path):
+    target = tmp_path / "m.json"
+    target.write_text("previous")
+    with pytest.raises(KeyboardInterrupt), atomic_file(target) as fh:
+        fh.write("partial")
+        raise KeyboardInterrupt
+    assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_sha256_path_of_folder_depends_on_names_and_content(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/x").write_text("1")
+    h1 = sha256_path(tmp_path / "a")
+    (tmp_path / "a/x").write_text("2")
+    h2 = sha256_path(tmp_path / "a")
+    (tmp_path / "a/x").rename(tmp_path / "a/y")
+    assert len({h1, h2, sha256_path(tmp_path / "a")}) == 3
