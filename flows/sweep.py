@@ -1,0 +1,198 @@
+"""Prefect flow: a parameter sweep as DVC experiments.
+
+For each value of one params key it queues ``dvc exp run --queue -S key=value``, runs the queue
+with ``dvc exp run --run-all -j N`` (N DVC queue workers, each experiment in its own temp
+workspace), waits for it, collects ``dvc exp show --json`` and publishes a comparison table and,
+when a numeric metric exists, a plot. The flow's own DVC commands run one at a time (a
+workspace file lock), so two of them never run at once in one workspace.
+
+    python -m flows.sweep --key qubits --values 4 6 8 10 -j 2
+    python -m flows.sweep --key seed --values 1 2 --stages prepare_sst2
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is imported)
+
+# isort: split
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.dvc_cli import flatten, resolve_root, run_dvc, run_dvc_json
+from flows.pipeline import STAGE_RETRIES, STAGE_RETRY_DELAY_S, retry_if_transient
+
+
+def slug(value: object) -> str:
+    """A piece of an experiment name (a valid git ref component)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(value)).strip("_") or "x"
+
+
+def format_value(value: object) -> str:
+    """A params value as ``-S`` takes it (YAML): booleans lower-case, the rest as written."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@task(name="queue-experiment", task_run_name="queue-{name}", retries=STAGE_RETRIES,
+      retry_delay_seconds=STAGE_RETRY_DELAY_S, retry_condition_fn=retry_if_transient)
+def queue_experiment(root: str, key: str, value: object, name: str, stages: list[str] | None = None) -> str:
+    """``dvc exp run --queue -n NAME -S KEY=VALUE [STAGES]``."""
+    run_dvc(["exp", "run", "--queue", "-n", name, "-S", f"{key}={format_value(value)}", *(stages or [])],
+            resolve_root(root), get_run_logger())
+    return name
+
+
+@task(name="run-queue", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
+      retry_condition_fn=retry_if_transient)
+def run_queue(root: str, jobs: int) -> None:
+    """``dvc exp run --run-all -j JOBS``: start JOBS queue workers and wait for the queue."""
+    run_dvc(["exp", "run", "--run-all", "-j", str(jobs)], resolve_root(root), get_run_logger())
+
+
+@task(name="collect-experiments", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
+      retry_condition_fn=retry_if_transient)
+def collect(root: str, key: str, names: list[str]) -> list[dict[str, object]]:
+    """One row per experiment of ``names`` from ``dvc exp show --json``: name, state, the swept
+    param, and every metric (``file:metric``)."""
+    show = run_dvc_json(["exp", "show", "--json"], resolve_root(root), get_run_logger())
+    return comparison_rows(show, key, names)
+
+
+def comparison_rows(show: list[dict], key: str, names: list[str]) -> list[dict[str, object]]:
+    """Rows of :func:`collect` from parsed ``dvc exp show --json`` output; an experiment that is
+    missing (failed before DVC recorded it) gets ``state = "missing"``."""
+    found: dict[str, dict[str, object]] = {}
+    for baseline in show:
+        for exp in baseline.get("experiments") or []:
+            name = exp.get("name")
+            if name not in names:
+                continue
+            state = ((exp.get("executor") or {}).get("state")) or "success"
+            revs = exp.get("revs") or [{}]
+            data = (revs[0].get("data") or {})
+            row: dict[str, object] = {"experiment": name, "state": state, "rev": (revs[0].get("rev") or "")[:7]}
+            params = flatten(((data.get("params") or {}).get("params.yaml") or {}).get("data") or {})
+            row[key] = params.get(key)
+            for path, metrics in sorted((data.get("metrics") or {}).items()):
+                for metric, value in flatten((metrics or {}).get("data") or {}).items():
+                    row[f"{path}:{metric}"] = value
+            if revs[0].get("error"):
+                row["state"] = "failed"
+            found[name] = row
+    return [found.get(n, {"experiment": n, "state": "missing", "rev": "", key: None}) for n in names]
+
+
+def numeric_columns(rows: list[dict[str, object]], skip: set[str]) -> list[str]:
+    cols = {c for r in rows for c in r} - skip
+    return sorted(c for c in cols if any(_is_number(r.get(c)) for r in rows))
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def plot_png(rows: list[dict[str, object]], key: str, metrics: list[str]) -> bytes:
+    """One panel per numeric metric: metric against the swept value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(6, 2.6 * len(metrics)), squeeze=False)
+    xs = [r.get(key) for r in rows]
+    numeric_x = all(_is_number(x) for x in xs)
+    for ax, metric in zip(axes[:, 0], metrics, strict=True):
+        pts = [(x if numeric_x else str(x), r.get(metric)) for x, r in zip(xs, rows, strict=True)
+               if _is_number(r.get(metric))]
+        if numeric_x:
+            pts.sort(key=lambda p: p[0])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
+        ax.set_xlabel(key)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@task(name="publish-comparison")
+def publish(root: str, key: str, tag: str, rows: list[dict[str, object]]) -> str | None:
+    """Table artifact of the experiments; a plot (file + markdown artifact) if any metric is
+    numeric. Returns the plot's path or None."""
+    log = get_run_logger()
+    artifact_key = f"sweep-{slug(key).lower().replace('_', '-')}"
+    metrics = numeric_columns(rows, {"experiment", "state", "rev", key})
+    note = "" if metrics else "\n\nNo numeric metrics yet (dvc.yaml declares none), so no plot."
+    create_table_artifact(key=artifact_key, table=rows,
+                          description=f"# Sweep of `{key}` ({tag})\nDVC experiments, from `dvc exp show --json`.{note}")
+    if not metrics:
+        log.info("no numeric metrics in the experiments; published the table only")
+        return None
+    png = plot_png(rows, key, metrics)
+    out = Path(root) / ".prefect" / "sweeps" / f"{tag}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    create_markdown_artifact(
+        key=f"{artifact_key}-plot",
+        markdown=f"# Sweep of `{key}` ({tag})\n\n![plot](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
+                 f"Saved at `{out}`.",
+        description=f"metrics against {key}")
+    log.info("plot written to %s", out)
+    return str(out)
+
+
+@flow(name="dvc-sweep")
+def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jobs: int = 2,
+          stages: list[str] | None = None, repo: str | None = None) -> list[dict[str, object]]:
+    """Run one DVC experiment per value of params key ``key`` (``jobs`` at a time), restricted to
+    ``stages`` if given, in ``repo`` (default: this checkout); publish the comparison."""
+    values = [4, 6, 8, 10] if values is None else list(values)
+    if not values:
+        raise ValueError("values is empty: nothing to sweep")
+    root = str(resolve_root(repo))
+    tag = f"{slug(key)}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    names = [f"{tag}-{slug(v)}" for v in values]
+    if len(set(names)) != len(names):
+        raise ValueError(f"values {values} give duplicate experiment names {names}")
+    for value, name in zip(values, names, strict=True):
+        queue_experiment(root, key, value, name, stages)
+    run_queue(root, jobs)
+    rows = collect(root, key, names)
+    publish(root, key, tag, rows)
+    failed = [r["experiment"] for r in rows if r["state"] != "success"]
+    if failed:
+        raise RuntimeError(f"experiment(s) did not succeed: {failed} (see `dvc queue logs <name>`)")
+    return rows
+
+
+def _value(text: str) -> int | float | str:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--key", default="qubits", help="params key to sweep (dotted), default qubits")
+    parser.add_argument("--values", nargs="+", type=_value, default=[4, 6, 8, 10])
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="DVC queue workers")
+    parser.add_argument("--stages", nargs="+", help="only these stages (and their upstream)")
+    parser.add_argument("--repo", help="DVC workspace (default: this checkout)")
+    args = parser.parse_args(argv)
+    sweep(key=args.key, values=args.values, jobs=args.jobs, stages=args.stages, repo=args.repo)
+
+
+if __name__ == "__main__":
+    main()

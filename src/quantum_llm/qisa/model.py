@@ -1,0 +1,252 @@
+"""A small GPT-style character LM whose self-attention is chosen by name.
+
+- ``csa``: standard causal softmax attention (scaled dot product, causal mask).
+- ``qisa``: quantum-inspired self-attention, version 3 of Kuznetsov et al. (arXiv 2603.03318)
+  with the correct causal product: Gaussian-kernel scores a_ts = exp(-||q_t - k_s||^2), causal
+  mask, softmax over s, output y_t = sum_s A_ts v_s; values v_i = Re(u^T O_i u), u = W_v x
+  (zero-padded to 2**n), O_i fixed Pauli strings drawn from a seeded RNG.
+- ``qisa_paper``: THE PUBLISHED, LEAKY BEHAVIOUR: identical to ``qisa`` but the output is
+  A^T v, so position t mixes values at positions s >= t and sees its own prediction target.
+  Kept only to measure how much of the paper's claimed gain the leak explains.
+
+Pre-LayerNorm blocks, ReLU MLP 4x, learned positions, dropout; the layout follows nanoGPT.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .pauli import PauliValueMap, n_qubits_for, sample_pauli_strings
+
+ATTENTIONS = ("csa", "qisa", "qisa_paper")
+LEAKY = {"qisa_paper"}  # variants known to break causality (by construction)
+
+
+@dataclass
+class GPTConfig:
+    """Model shape and attention variant. ``pauli_strings[layer][head]`` lists the head's h
+    strings; drawn from ``pauli_seed`` when empty, then stored here so a checkpoint restores them."""
+
+    vocab_size: int = 65
+    block_size: int = 16  # context length in characters
+    n_layer: int = 6
+    n_head: int = 1
+    n_embd: int = 16
+    dropout: float = 0.2
+    attention: str = "qisa"  # csa | qisa | qisa_paper
+    pauli_seed: int = 0
+    pauli_strings: list[list[list[str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"unknown attention {self.attention!r} (allowed: {', '.join(ATTENTIONS)})")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd = {self.n_embd} is not divisible by n_head = {self.n_head}")
+        if self.attention != "csa" and not self.pauli_strings:
+            self.pauli_strings = draw_pauli_strings(self)
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def draw_pauli_strings(cfg: GPTConfig) -> list[list[list[str]]]:
+    """h strings on n = ceil(log2 n_embd) qubits per head and layer, from one seeded generator."""
+    rng = np.random.default_rng(cfg.pauli_seed)
+    n = n_qubits_for(cfg.n_embd)
+    return [[sample_pauli_strings(cfg.head_size, n, rng) for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+
+
+class CausalSelfAttention(nn.Module):
+    """CSA: standard multi-head causal softmax attention (the classical baseline)."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape  # (B, T, n_embd)
+        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class QISAttention(nn.Module):
+    """QISA version 3: Gaussian-kernel scores on classical q, k; Pauli-form values.
+
+    ``transpose_attention=True`` reproduces the published code's A^T @ v, which leaks the
+    future (``qisa_paper``); the default is the causal A @ v.
+    """
+
+    def __init__(self, cfg: GPTConfig, layer: int, transpose_attention: bool = False):
+        super().__init__()
+        self.n_head, self.hs, self.n_embd = cfg.n_head, cfg.head_size, cfg.n_embd
+        self.transpose_attention = transpose_attention
+        self.c_qk = nn.Linear(cfg.n_embd, 2 * cfg.n_embd)  # q = W_q x + b_q, k = W_k x + b_k
+        self.w_v = nn.Linear(cfg.n_embd, cfg.n_head * cfg.n_embd, bias=False)  # u = W_v x, d x d per head
+        self.values = nn.ModuleList(PauliValueMap(s, cfg.n_embd) for s in cfg.pauli_strings[layer])
+        # All heads' index pairs as rows of W_v (head h owns rows h*d .. h*d+d-1) and one
+        # block-diagonal coefficient table, so the values cost one fused linear + mul + matmul.
+        offs = [h * cfg.n_embd for h in range(cfg.n_head)]
+        self.register_buffer("left", torch.cat([m.left + o for m, o in zip(self.values, offs, strict=True)]), persistent=False)
+        self.register_buffer("right", torch.cat([m.right + o for m, o in zip(self.values, offs, strict=True)]), persistent=False)
+        self.register_buffer("table", torch.block_diag(*[m.table for m in self.values]), persistent=False)  # (P, C)
+        self.register_buffer("zero_bias", torch.zeros(2 * self.left.numel()), persistent=False)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.register_buffer("future", ~torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool)),
+                             persistent=False)  # (T, T), True above the diagonal: s > t
+        self._fused: tuple | None = None
+
+    def fused_projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight (2C + 2P, C) and bias of the one linear map x -> (q, k, u[left], u[right]).
+
+        Since u = W_v x is linear, u[left] = W_v[left] x: gathering rows of W_v once per call
+        replaces indexing every token's u. Cached while the parameters are unchanged and no
+        gradient is needed (inference)."""
+        key = (self.c_qk.weight._version, self.c_qk.bias._version, self.w_v.weight._version)
+        if torch.is_grad_enabled() or self._fused is None or self._fused[0] != key:
+            weight = torch.cat([self.c_qk.weight, self.w_v.weight[self.left], self.w_v.weight[self.right]])
+            bias = torch.cat([self.c_qk.bias, self.zero_bias])
+            if torch.is_grad_enabled():
+                return weight, bias
+            self._fused = (key, weight, bias)
+        return self._fused[1], self._fused[2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape  # (B, T, n_embd)
+        nh, hs, P = self.n_head, self.hs, self.left.numel()
+        qk, ua, ub = F.linear(x, *self.fused_projection()).split([2 * C, P, P], -1)  # (B, T, 2C), 2 x (B, T, P)
+        v = torch.matmul(ua * ub, self.table)  # v_i = Re(u^T O_i u) per head, (B, T, C)
+        if nh == 1:  # (B, T, hs) views, no head axis to move
+            q, k, v = qk[..., :C], qk[..., C:], v
+        else:
+            q, k = qk.view(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)  # 2 x (B*nh, T, hs)
+            v = v.view(B, T, nh, hs).transpose(1, 2).reshape(B * nh, T, hs)
+        # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
+        sq = torch.linalg.vecdot(q, q).unsqueeze(-1) + torch.linalg.vecdot(k, k).unsqueeze(-2)  # (B*nh, T, T)
+        neg_dist2 = torch.baddbmm(sq, q, k.transpose(-2, -1), beta=-1, alpha=2)
+        if torch.is_grad_enabled():
+            scores = neg_dist2.exp().masked_fill(self.future[:T, :T], float("-inf"))  # a_ts, causal mask
+        else:  # inference: the same in place
+            scores = neg_dist2.exp_().masked_fill_(self.future[:T, :T], float("-inf"))
+        att = self.attn_dropout(torch.softmax(scores, dim=-1))  # A, rows sum to 1 over s <= t
+        if self.transpose_attention:
+            att = att.transpose(-2, -1)  # PUBLISHED DEFECT: y_t = sum_{s >= t} A_st v_s sees the future
+        y = torch.bmm(att, v)  # (B*nh, T, hs)
+        if nh > 1:
+            y = y.view(B, nh, T, hs).transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))  # (B, T, n_embd)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
+        self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.relu(self.c_fc(x))))
+
+
+def make_attention(cfg: GPTConfig, layer: int) -> nn.Module:
+    if cfg.attention == "csa":
+        return CausalSelfAttention(cfg)
+    return QISAttention(cfg, layer, transpose_attention=cfg.attention == "qisa_paper")
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: GPTConfig, layer: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = make_attention(cfg, layer)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class CharGPT(nn.Module):
+    """Character-level GPT: token + learned position embeddings, blocks, final LayerNorm, head."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.config = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2 scaled init of residual projections
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx: (B, T) character ids -> logits (B, T, vocab)."""
+        return self.lm_head(self.ln_f(self.hidden(self.embed(idx))))
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
+        pos = torch.arange(T, device=idx.device)
+        return self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, n_embd)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        """Greedy free-running generation: (B, T0) -> (B, T0 + max_new_tokens), context cropped to block_size."""
+        for _ in range(max_new_tokens):
+            logits = self(idx[:, -self.config.block_size:])[:, -1]  # (B, vocab)
+            idx = torch.cat([idx, logits.argmax(-1, keepdim=True)], dim=1)
+        return idx
+
+
+def save_checkpoint(model: CharGPT, path) -> None:
+    """nanoGPT style: the config (with its Pauli strings) travels with the weights."""
+    torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, path)
+
+
+def load_checkpoint(path) -> CharGPT:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = CharGPT(GPTConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()

@@ -1,0 +1,83 @@
+"""Training of the character GPT on the prepared character corpus (data/prepared/chars)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+
+from .model import CharGPT, GPTConfig
+
+log = logging.getLogger(__name__)
+
+
+def load_split(chars_dir: str | Path, split: str) -> torch.Tensor:
+    """A split as one id tensor: the Parquet rows are lines, joining them gives the split."""
+    table = pq.read_table(Path(chars_dir) / f"{split}.parquet", columns=["ids"])
+    flat = table.column("ids").combine_chunks().flatten().to_numpy()
+    return torch.from_numpy(flat.astype(np.int64))  # (n_chars,)
+
+
+def load_vocab(chars_dir: str | Path) -> list[str]:
+    return json.loads((Path(chars_dir) / "meta.json").read_text())["vocab"]
+
+
+def get_batch(data: torch.Tensor, batch_size: int, block_size: int,
+              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows: x = data[s:s+T], y = data[s+1:s+T+1]; both (B, T)."""
+    starts = torch.randint(0, len(data) - block_size - 1, (batch_size,), generator=gen)
+    offs = torch.arange(block_size)
+    x = data[starts[:, None] + offs]
+    return x, data[starts[:, None] + offs + 1]
+
+
+@torch.no_grad()
+def estimate_loss(model: CharGPT, data: torch.Tensor, batch_size: int, iters: int, seed: int) -> float:
+    """Mean cross-entropy (nats per character) over ``iters`` seeded random batches."""
+    was = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(iters):
+        x, y = get_batch(data, batch_size, model.config.block_size, gen)
+        losses.append(F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item())
+    model.train(was)
+    return float(np.mean(losses))
+
+
+def train(cfg: GPTConfig, train_data: torch.Tensor, val_data: torch.Tensor, *, seed: int, batch_size: int,
+          lr: float, weight_decay: float, max_iters: int, eval_interval: int, eval_iters: int,
+          grad_clip: float = 1.0) -> tuple[CharGPT, list[dict]]:
+    """AdamW on random windows. Returns the model (eval mode) and the training curve: one row
+    per evaluation with step, train_loss (mean of the steps since the last row), val_loss."""
+    torch.manual_seed(seed)
+    model = CharGPT(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    curve: list[dict] = []
+    running: list[float] = []
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(1, max_iters + 1):
+        x, y = get_batch(train_data, batch_size, cfg.block_size, gen)
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())  # mean over B*T characters
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        running.append(loss.item())
+        if step % eval_interval == 0 or step == max_iters:
+            val = estimate_loss(model, val_data, batch_size, eval_iters, seed=10_000 + seed)
+            curve.append({"step": step, "train_loss": float(np.mean(running)), "val_loss": val,
+                          "seconds": round(time.perf_counter() - t0, 2)})
+            running = []
+            log.info("%s seed %d step %d: train %.4f val %.4f", cfg.attention, seed, step,
+                     curve[-1]["train_loss"], val)
+    return model.eval(), curve

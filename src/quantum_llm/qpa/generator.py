@@ -1,0 +1,165 @@
+"""QPA's quantum parameter generator (specs/qpa.md): a QNN plus a mapping model that together
+generate every LoRA parameter of the adapted modules.
+
+    theta --QNN--> p (2**N probabilities) --transform--> x --[s_i, x_i] mapping model-->
+    N_b chunks of n_mlp values --> concatenate, truncate to m, centre --> LoRA A/B factors
+
+The probability source is pluggable: :class:`CircuitProbabilities` (the QPA ansatz on the
+differentiable torch simulator; what trains) or :class:`LearnedProbabilities` (the classical
+control the paper lacks: a learnable softmax vector of the same size, same transform and
+mapping model). ``generate_from_probs`` lets the ``generate`` stage feed probabilities from
+qsim (exact or sampled) into the same mapping model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..quantum.circuits import qpa_ansatz
+from ..quantum.torch_sim import TorchCircuit
+
+# Transform constants of the official code: x = (beta * tanh(gamma * 2**(N-1) * p)) ** alpha
+GAMMA, BETA, ALPHA = 0.1, 0.60, 0.15
+MLP_WIDTHS = (32, 64, 128, 128, 64, 32, 32)
+ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+@dataclass(frozen=True)
+class LoraTarget:
+    """One adapted module in PEFT's layout: A is (r, d_in), B is (d_out, r)."""
+
+    name: str
+    d_in: int
+    d_out: int
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    n_qubits: int
+    layers: int
+    rank: int
+    targets: tuple[LoraTarget, ...]
+    activation: str = "none"
+    connectivity: str = "chain"
+
+    @property
+    def m(self) -> int:
+        """Total LoRA parameters: sum over modules of r * (d_in + d_out)."""
+        return sum(self.rank * (t.d_in + t.d_out) for t in self.targets)
+
+    @property
+    def n_mlp(self) -> int:
+        """Values emitted per basis state, derived from N: ceil(m / 2**N)."""
+        return math.ceil(self.m / 2**self.n_qubits)
+
+    @property
+    def n_b(self) -> int:
+        """Basis states used: ceil(m / n_mlp) <= 2**N."""
+        return math.ceil(self.m / self.n_mlp)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["targets"] = [asdict(t) for t in self.targets]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GeneratorSpec:
+        return cls(**{**d, "targets": tuple(LoraTarget(**t) for t in d["targets"])})
+
+
+def transform(p: torch.Tensor, n_qubits: int, n_b: int) -> torch.Tensor:
+    """Official transform of the probabilities, centred, first n_b kept. p: (2**N,) -> (n_b,)."""
+    t = BETA * torch.tanh(GAMMA * 2 ** (n_qubits - 1) * p)
+    # t**0.15 has an infinite derivative at t = 0: keep the exact value 0 there, and evaluate
+    # the power only on a clamped copy so the unused branch's gradient stays finite
+    x = torch.where(t > 0, t.clamp_min(1e-30) ** ALPHA, torch.zeros_like(t))
+    return (x - x.mean())[:n_b]
+
+
+def bitstrings(n_qubits: int, n_b: int) -> torch.Tensor:
+    """The fixed ordered list of N-bit codes of i = 0..n_b-1 as +-1 values (qubit 0 = MSB). (n_b, N)"""
+    i = torch.arange(n_b).unsqueeze(1)
+    bits = (i >> torch.arange(n_qubits - 1, -1, -1)) & 1
+    return (1 - 2 * bits).float()
+
+
+class MappingModel(nn.Module):
+    """(N+1) -> 32 -> 64 -> 128 -> 128 -> 64 -> 32 -> 32 -> n_mlp; activation ``none`` = the paper."""
+
+    def __init__(self, n_qubits: int, n_mlp: int, activation: str = "none"):
+        super().__init__()
+        widths = (n_qubits + 1, *MLP_WIDTHS)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(MLP_WIDTHS[-1], n_mlp)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (n_b, N+1) -> (n_b, n_mlp)
+        return self.head(self.body(z))
+
+
+class CircuitProbabilities(nn.Module):
+    """The QPA ansatz on the torch simulator; theta (L*N,) starts uniform in [0, 2*pi)."""
+
+    def __init__(self, spec: GeneratorSpec):
+        super().__init__()
+        self.circuit_spec = qpa_ansatz(spec.n_qubits, spec.layers, spec.connectivity)
+        self.sim = TorchCircuit(self.circuit_spec.circuit, self.circuit_spec.weight_symbols,
+                                qubits=self.circuit_spec.qubits)
+        self.theta = nn.Parameter(torch.rand(len(self.circuit_spec.weight_symbols)) * 2 * math.pi)
+
+    def forward(self) -> torch.Tensor:  # (2**N,)
+        return self.sim.probabilities(self.theta)[0]
+
+
+class LearnedProbabilities(nn.Module):
+    """Classical control: p = softmax(w), w (2**N,) learnable, starting at the uniform distribution."""
+
+    def __init__(self, spec: GeneratorSpec):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(2**spec.n_qubits))
+
+    def forward(self) -> torch.Tensor:
+        return torch.softmax(self.logits, 0)
+
+
+class QPAGenerator(nn.Module):
+    """Generates the flat LoRA parameter vector (m,) and slices it into PEFT-shaped factors."""
+
+    def __init__(self, spec: GeneratorSpec, source: str = "circuit"):
+        super().__init__()
+        self.spec = spec
+        self.source_kind = source
+        self.probs = CircuitProbabilities(spec) if source == "circuit" else LearnedProbabilities(spec)
+        self.mapping = MappingModel(spec.n_qubits, spec.n_mlp, spec.activation)
+        self.register_buffer("codes", bitstrings(spec.n_qubits, spec.n_b), persistent=False)
+
+    def generate_from_probs(self, p: torch.Tensor) -> torch.Tensor:
+        """Probabilities (2**N,) -> flat LoRA vector (m,)."""
+        x = transform(p, self.spec.n_qubits, self.spec.n_b)                   # (n_b,)
+        chunks = self.mapping(torch.cat([self.codes, x.unsqueeze(1)], 1))     # (n_b, n_mlp)
+        flat = chunks.flatten()[: self.spec.m]
+        return flat - flat.mean()
+
+    def forward(self) -> torch.Tensor:
+        return self.generate_from_probs(self.probs())
+
+    def factors(self, flat: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{module name: (A (r, d_in), B (d_out, r))} sliced in target order, A before B."""
+        flat = self() if flat is None else flat
+        out, i, r = {}, 0, self.spec.rank
+        for t in self.spec.targets:
+            a = flat[i: i + r * t.d_in].view(r, t.d_in)
+            i += r * t.d_in
+            b = flat[i: i + t.d_out * r].view(t.d_out, r)
+            i += t.d_out * r
+            out[t.name] = (a, b)
+        return out
+
+    def n_trainable(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

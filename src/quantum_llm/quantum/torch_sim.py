@@ -1,0 +1,612 @@
+"""A batched, differentiable statevector simulator compiled from a Cirq circuit.
+
+Why hand-written: no maintained PyTorch-native simulator takes Cirq circuits (TorchQuantum,
+PennyLane's torch interface and Qiskit's torch connector each use their own circuit objects
+and per-gate autograd), and training needs batches of states with gradients on CPU or CUDA.
+
+Design (see docs/quantum.md):
+
+* Whitelist: Rx, Ry, Rz (angle ``a + b * symbol`` or a number), X, Y, Z, H, CNOT, CZ, and the
+  identity. Anything else raises :class:`UnsupportedGateError` naming the gate.
+* Compilation fuses gates into *blocks*: a block is a dense ``2**w x 2**w`` unitary on a
+  contiguous window of at most ``max_window`` qubits. A gate joins the latest block it does
+  not have to wait for (gates on disjoint qubits commute), so an RY column and most of a CNOT
+  chain share a few blocks. CNOTs/X spanning more than the window become one precomputed basis
+  permutation (consecutive ones merge) applied with ``index_select``; long-range CZs become one
+  diagonal.
+* Applying a block is one matrix multiply over a view ``(B * 2**lo, 2**w, R)`` of the state;
+  windows that end 1-2 qubits before the last qubit are widened to the last qubit so the
+  multiply never has a tiny inner stride. The state is real (float) when every gate is real,
+  complex only when some gate needs it.
+* States are updated in place, chunk by chunk through a small scratch buffer, so the forward
+  pass holds one state and the backward pass two.
+* Gradients: :class:`_Evolve` is a ``torch.autograd.Function`` using adjoint differentiation.
+  Backward keeps the final state ``psi`` and its adjoint ``lam``; for each block from the last
+  to the first it forms ``C = sum lam conj(psi)^T`` over the window (one multiply), turns it
+  into ``dL/dU = C @ U`` and un-computes ``psi`` and ``lam`` with ``U^H`` (stacked, one
+  multiply). The small block matrices are built from the angles with ordinary autograd, so
+  ``dL/dU`` flows on to the angles. No per-gate activations are stored.
+
+Qubit 0 is the most significant bit of a basis index, as in Cirq.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cirq
+import numpy as np
+import sympy
+import torch
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_GATES = "Rx, Ry, Rz, X, Y, Z, H, CNOT, CZ, I"
+CHUNK_ELEMS = 1 << 18      # scratch size in amplitudes: stays in L2 cache, bounds extra memory
+MIN_INNER = 8               # a block view with 1 < R < MIN_INNER is widened to the last qubit
+MAX_DATA_WINDOW = 3         # per-sample blocks are (B, d, d): keep them small
+
+
+class UnsupportedGateError(ValueError):
+    """The torch simulator met a gate outside its whitelist."""
+
+
+# ---------------------------------------------------------------- gates
+@dataclass
+class _Gate:
+    qubits: tuple[int, ...]
+    kind: str                      # "rx" | "ry" | "rz" | "fixed"
+    matrix: np.ndarray | None = None
+    symbol: int = -1               # column of the parameter vector, -1 = constant angle
+    coeff: float = 0.0             # angle = offset + coeff * params[symbol]
+    offset: float = 0.0
+    batched: bool = False          # a per-sample data angle: fused only with other data gates
+
+    @property
+    def is_real(self) -> bool:
+        return self.kind == "ry" or (self.kind == "fixed" and not np.iscomplexobj(self.matrix))
+
+
+_FIXED = {cirq.X: "X", cirq.Y: "Y", cirq.Z: "Z", cirq.H: "H", cirq.CNOT: "CNOT", cirq.CZ: "CZ"}
+
+
+def _linear_angle(expr, sym_index: dict[sympy.Symbol, int], op) -> tuple[int, float, float]:
+    expr = sympy.sympify(expr)
+    free = expr.free_symbols
+    if not free:
+        return -1, 0.0, float(expr)
+    if len(free) > 1:
+        raise UnsupportedGateError(f"{op}: angle {expr} uses several symbols; the torch backend takes a + b*symbol")
+    (s,) = free
+    coeff = sympy.diff(expr, s)
+    if coeff.free_symbols:
+        raise UnsupportedGateError(f"{op}: angle {expr} is not linear in {s}; the torch backend takes a + b*symbol")
+    if s not in sym_index:
+        raise ValueError(f"{op}: symbol {s} is not in the parameter order {list(sym_index)}")
+    return sym_index[s], float(coeff), float(expr.subs(s, 0))
+
+
+def _gate_of(op: cirq.Operation, qindex: dict[cirq.Qid, int], sym_index: dict[sympy.Symbol, int]) -> _Gate | None:
+    gate, qs = op.gate, tuple(qindex[q] for q in op.qubits)
+    for cls, kind in ((cirq.Rx, "rx"), (cirq.Ry, "ry"), (cirq.Rz, "rz")):
+        if isinstance(gate, cls):
+            rads = gate.exponent * (sympy.pi if cirq.is_parameterized(gate) else np.pi)
+            idx, coeff, offset = _linear_angle(rads, sym_index, op)
+            return _Gate(qs, kind, symbol=idx, coeff=coeff, offset=offset)
+    if isinstance(gate, cirq.IdentityGate):
+        return None
+    if gate is not None and not cirq.is_parameterized(gate) and any(gate == g for g in _FIXED):
+        m = cirq.unitary(gate)
+        return _Gate(qs, "fixed", matrix=m.real.copy() if np.allclose(m.imag, 0) else m)
+    raise UnsupportedGateError(
+        f"torch backend: unsupported gate {gate!r} in operation {op} (supported: {SUPPORTED_GATES}; "
+        "decompose it first or use the qsim/cirq backend)")
+
+
+def _perm_of(g: _Gate, n: int) -> np.ndarray | None:
+    """Source index of a permutation gate (new[k] = old[src[k]]), or None if not a permutation."""
+    k = np.arange(2**n)
+    bit = lambda q: 1 << (n - 1 - q)  # noqa: E731
+    if g.kind != "fixed":
+        return None
+    if len(g.qubits) == 1 and np.allclose(g.matrix, [[0, 1], [1, 0]]):
+        return k ^ bit(g.qubits[0])
+    if len(g.qubits) == 2 and np.allclose(g.matrix, cirq.unitary(cirq.CNOT)):
+        c, t = g.qubits
+        return np.where(k & bit(c), k ^ bit(t), k)
+    return None
+
+
+def _diag_of(g: _Gate, n: int) -> np.ndarray | None:
+    if g.kind != "fixed" or not np.allclose(g.matrix, np.diag(np.diag(g.matrix))):
+        return None
+    k = np.arange(2**n)
+    code = np.zeros(2**n, dtype=np.int64)
+    for q in g.qubits:
+        code = 2 * code + ((k >> (n - 1 - q)) & 1)
+    return np.diag(g.matrix)[code]
+
+
+# ---------------------------------------------------------------- fused program
+@dataclass
+class _Block:
+    lo: int
+    hi: int
+    gates: list[_Gate] = field(default_factory=list)
+
+    @property
+    def qubits(self) -> set[int]:
+        return {q for g in self.gates for q in g.qubits}
+
+    @property
+    def batched(self) -> bool:
+        return self.gates[0].batched
+
+
+@dataclass
+class _Perm:
+    src: np.ndarray
+    qubits: set[int]
+
+
+@dataclass
+class _Diag:
+    diag: np.ndarray
+    qubits: set[int]
+
+
+def _fuse(gates: list[_Gate], n: int, max_window: int) -> list:
+    """Greedy commutation-aware fusion into blocks, permutations and diagonals (see module doc).
+
+    Data gates (per-sample angles) only fuse with data gates: a block holding one would become
+    a per-sample (B, d, d) matrix, and so would every weight gate fused into it.
+    """
+    items: list = []
+    for g in gates:
+        s = set(g.qubits)
+        j = max((i for i, it in enumerate(items) if it.qubits & s), default=-1)
+        lo, hi = min(g.qubits), max(g.qubits)
+        limit = min(max_window, MAX_DATA_WINDOW) if g.batched else max_window
+        if hi - lo < limit:
+            for it in items[max(j, 0):]:
+                if (isinstance(it, _Block) and it.batched == g.batched
+                        and max(it.hi, hi) - min(it.lo, lo) < limit):
+                    it.gates.append(g)
+                    it.lo, it.hi = min(it.lo, lo), max(it.hi, hi)
+                    break
+            else:
+                items.append(_Block(lo, hi, [g]))
+            continue
+        src, diag = _perm_of(g, n), _diag_of(g, n)
+        kind = _Perm if src is not None else _Diag
+        prev = next((it for it in reversed(items[max(j, 0):]) if isinstance(it, kind)), None)
+        if kind is _Perm:
+            if prev is None:
+                items.append(_Perm(src, s))
+            else:
+                prev.src, prev.qubits = prev.src[src], prev.qubits | s  # apply g after prev
+        else:
+            if prev is None:
+                items.append(_Diag(diag, s))
+            else:
+                prev.diag, prev.qubits = prev.diag * diag, prev.qubits | s
+    for it in items:  # a tiny inner stride makes the batched multiply slow: widen to the end
+        if isinstance(it, _Block) and 1 < 2 ** (n - 1 - it.hi) < MIN_INNER:
+            it.hi = n - 1
+    return items
+
+
+# ---------------------------------------------------------------- applying ops in place
+def _chunks(total: int, per: int):
+    step = max(1, CHUNK_ELEMS // max(per, 1))
+    for a in range(0, total, step):
+        yield a, min(total, a + step)
+
+
+def _views(x: torch.Tensor, lo: int, hi: int, n: int) -> tuple[int, int, int, int]:
+    return x.shape[0], 2 ** (hi - lo + 1), 2**lo, 2 ** (n - 1 - hi)
+
+
+def _block_steps(N: int, d: int, A: int, R: int, per_row: bool):
+    """Chunks of a block application: (view shape, slice of the view, matrix rows, kind).
+
+    Shared U: rows of (N*A, d) [R == 1] or (N*A, d, R). Per-sample U: samples of (N, A, d)
+    [R == 1] or (N, d, R) [A == 1], else one sample at a time as (A, d, R) with U[b].
+    """
+    if not per_row:
+        shape = (N * A, d) if R == 1 else (N * A, d, R)
+        for a, b in _chunks(N * A, d * R):
+            yield shape, slice(a, b), None, "mm" if R == 1 else "lmul"
+    elif R == 1 or A == 1:
+        shape = (N, A, d) if R == 1 else (N, d, R)
+        for a, b in _chunks(N, A * d * R):
+            yield shape, slice(a, b), slice(a, b), "bmm_r" if R == 1 else "bmm_l"
+    else:
+        for i in range(N):
+            yield (N, A, d, R), i, i, "lmul"
+
+
+def _mult(kind: str, src: torch.Tensor, U: torch.Tensor, out: torch.Tensor) -> None:
+    """out = U applied to the window axis of src (U already sliced to the chunk)."""
+    if kind == "mm":
+        torch.mm(src, U.transpose(0, 1), out=out)                 # (rows, d) @ (d, d)
+    elif kind == "bmm_r":
+        torch.bmm(src, U.transpose(1, 2), out=out)                # (n, A, d) @ (n, d, d)
+    elif kind == "bmm_l":
+        torch.bmm(U, src, out=out)                                # (n, d, d) @ (n, d, R)
+    else:
+        torch.bmm(U.expand(src.shape[0], -1, -1), src, out=out)   # (rows, d, d) @ (rows, d, R)
+
+
+def _split(K: int) -> int:
+    """Pieces for a long-K product: one (d, K) @ (K, d) GEMM runs on one core; a batch of them does not."""
+    return next(S for S in (8, 4, 2, 1) if K % S == 0)
+
+
+def _cross(kind: str, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+    """sum over the chunk (per sample for bmm kinds) of lam_window conj(psi_window)^T."""
+    psi = psi.conj()
+    if kind == "mm":                                              # (rows, d) -> (d, d)
+        rows, d = lam.shape
+        S = _split(rows)
+        return torch.bmm(lam.view(S, -1, d).transpose(1, 2), psi.view(S, -1, d)).sum(0)
+    if kind == "bmm_r":                                           # (n, A, d) -> (n, d, d)
+        n, A, d = lam.shape
+        S = _split(A)
+        part = torch.bmm(lam.reshape(n * S, -1, d).transpose(1, 2), psi.reshape(n * S, -1, d))
+        return part.view(n, S, d, d).sum(1)
+    if kind == "bmm_l":
+        return torch.bmm(lam, psi.transpose(1, 2))                # (n, d, R) -> (n, d, d)
+    rows, d, R = lam.shape                                        # (rows, d, R) -> (d, d)
+    if R >= d:
+        return torch.bmm(lam, psi.transpose(1, 2)).sum(0)
+    # put the window axis first (chunk-sized copies, in cache) so no (rows, d, d) temporary
+    return lam.transpose(0, 1).reshape(d, -1) @ psi.transpose(0, 1).reshape(d, -1).transpose(0, 1)
+
+
+def _apply_block(x: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int, scratch: torch.Tensor) -> None:
+    """x <- (I (x) U (x) I) x in place; x (N, 2**n); U (d, d) shared or (N, d, d) per sample."""
+    N, d, A, R = _views(x, lo, hi, n)
+    for shape, sl, usl, kind in _block_steps(N, d, A, R, U.dim() == 3):
+        src = x.view(shape)[sl]
+        out = scratch[: src.numel()].view(src.shape)
+        _mult(kind, src, U if usl is None else U[usl], out)
+        src.copy_(out)
+
+
+def _backward_block(psi: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int,
+                    scratch: torch.Tensor, need_grad: bool, last: bool = False) -> torch.Tensor | None:
+    """One chunk-fused adjoint step: dL/dU = (sum lam conj(psi)^T) U, then psi, lam <- U^H psi, U^H lam."""
+    N, d, A, R = _views(psi, lo, hi, n)
+    per_row = U.dim() == 3
+    Uh = U.conj().transpose(-1, -2)
+    C = torch.zeros((N, d, d) if per_row else (d, d), dtype=psi.dtype, device=psi.device) if need_grad else None
+    for shape, sl, usl, kind in _block_steps(N, d, A, R, per_row):
+        p, q = psi.view(shape)[sl], lam.view(shape)[sl]
+        if need_grad:  # while the chunk is in cache
+            c = _cross(kind, q, p)
+            if per_row:
+                C[usl] += c
+            else:
+                C += c
+        if last:
+            continue  # the first op of the program: nothing before it needs psi or lam
+        Uc = Uh if usl is None else Uh[usl]
+        for src in (p, q):
+            out = scratch[: src.numel()].view(src.shape)
+            _mult(kind, src, Uc, out)
+            src.copy_(out)
+    return None if C is None else C @ U
+
+
+def _apply_perm(x: torch.Tensor, idx: torch.Tensor, scratch: torch.Tensor) -> None:
+    for a, b in _chunks(x.shape[0], x.shape[1]):
+        src = x[a:b]
+        out = scratch[: src.numel()].view(src.shape)
+        torch.index_select(src, 1, idx, out=out)
+        src.copy_(out)
+
+
+def _initial(psi0: torch.Tensor | None, shape: tuple[int, int], dtype, device) -> torch.Tensor:
+    """A fresh contiguous working state: a copy of psi0, or |0...0> without a separate input."""
+    if psi0 is not None:
+        return psi0.to(dtype).clone(memory_format=torch.contiguous_format)
+    psi = torch.zeros(shape, dtype=dtype, device=device)
+    psi[:, 0] = 1
+    return psi
+
+
+def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats, needs) -> list:
+    """Walk the program backwards, un-computing psi and lam in place; dL/dU for each block."""
+    scratch = torch.empty(2 * CHUNK_ELEMS + psi.shape[1], dtype=psi.dtype, device=psi.device)
+    grads: list[torch.Tensor | None] = [None] * len(mats)
+    mi = len(mats)
+    for k, op in enumerate(reversed(program.ops)):
+        if isinstance(op, _Block):
+            mi -= 1
+            grads[mi] = _backward_block(psi, lam, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
+                                        last=k == len(program.ops) - 1)
+        elif isinstance(op, _Perm):
+            idx = program.inv_index(op, psi.device)
+            _apply_perm(psi, idx, scratch)
+            _apply_perm(lam, idx, scratch)
+        else:
+            dg = program.diag(op, psi.device).conj().to(psi.dtype)
+            psi.mul_(dg)
+            lam.mul_(dg)
+    return grads
+
+
+class _Evolve(torch.autograd.Function):
+    """Final state (B, 2**n) of the program; block-matrix gradients by adjoint differentiation."""
+
+    @staticmethod
+    def forward(ctx, program: _Program, psi0, shape, dtype, device, *mats: torch.Tensor) -> torch.Tensor:
+        psi = _initial(psi0, shape, dtype, device)
+        program.run(psi, mats)
+        ctx.program = program
+        ctx.save_for_backward(psi, *mats)
+        return psi
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        psi_out, *mats = ctx.saved_tensors
+        psi = psi_out.clone()          # the output belongs to the caller: un-compute a copy
+        lam = grad.to(psi.dtype).clone(memory_format=torch.contiguous_format)
+        grads = _adjoint_sweep(ctx.program, psi, lam, mats, ctx.needs_input_grad[5:])
+        return (None, None, None, None, None, *grads)
+
+
+class _EvolveProbs(torch.autograd.Function):
+    """Probabilities |psi|^2 (B, 2**n) of the final state.
+
+    The state never leaves this function, so the first backward un-computes it in place (no
+    copy); a second backward through the same graph (``retain_graph``) re-runs the forward.
+    """
+
+    @staticmethod
+    def forward(ctx, program: _Program, psi0, shape, dtype, device, *mats: torch.Tensor) -> torch.Tensor:
+        psi = _initial(psi0, shape, dtype, device)
+        program.run(psi, mats)
+        ctx.program, ctx.psi, ctx.init = program, psi, (psi0, shape, dtype, device)
+        ctx.save_for_backward(*mats)
+        if psi.is_complex():
+            return psi.real.square() + psi.imag.square()
+        return psi.square()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        mats = ctx.saved_tensors
+        psi = ctx.psi
+        if psi is None:  # consumed by an earlier backward: recompute
+            psi = _initial(*ctx.init)
+            ctx.program.run(psi, mats)
+        ctx.psi = None
+        lam = psi * grad.to(psi.real.dtype)   # d|psi|^2: lam = 2 g psi (torch's complex convention)
+        lam.mul_(2)
+        grads = _adjoint_sweep(ctx.program, psi, lam, mats, ctx.needs_input_grad[5:])
+        return (None, None, None, None, None, *grads)
+
+
+# ---------------------------------------------------------------- compiled circuit
+class _Program:
+    def __init__(self, items: list, n: int):
+        self.ops, self.n = items, n
+        self._cache: dict = {}
+
+    def index(self, op: _Perm, device) -> torch.Tensor:
+        key = ("p", id(op), str(device))
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(op.src, device=device)
+        return self._cache[key]
+
+    def inv_index(self, op: _Perm, device) -> torch.Tensor:
+        key = ("i", id(op), str(device))
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(np.argsort(op.src), device=device)
+        return self._cache[key]
+
+    def diag(self, op: _Diag, device) -> torch.Tensor:
+        key = ("d", id(op), str(device))
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(op.diag, device=device)
+        return self._cache[key]
+
+    def run(self, psi: torch.Tensor, mats: Sequence[torch.Tensor]) -> None:
+        scratch = torch.empty(CHUNK_ELEMS + psi.shape[1], dtype=psi.dtype, device=psi.device)
+        mi = 0
+        for op in self.ops:
+            if isinstance(op, _Block):
+                _apply_block(psi, mats[mi], op.lo, op.hi, self.n, scratch)
+                mi += 1
+            elif isinstance(op, _Perm):
+                _apply_perm(psi, self.index(op, psi.device), scratch)
+            else:
+                psi.mul_(self.diag(op, psi.device).to(psi.dtype))
+
+
+class TorchCircuit(torch.nn.Module):
+    """A Cirq circuit compiled for batched, differentiable simulation.
+
+    ``symbols`` fixes the column order of the parameter arrays. Gates on ``data_symbols``
+    (per-sample inputs such as angle-encoded features) are fused apart from weight gates, so
+    weight blocks stay shared (d, d) matrices. Call :meth:`state` / :meth:`probabilities` /
+    :meth:`expectation_z` with ``params`` of shape (P,) (shared by the batch) or (B, P)
+    (one set per sample), or with ``weights`` (P_w,) and ``data`` (B, P_d) separately (data
+    columns first, as in :attr:`CircuitSpec.symbols`).
+    """
+
+    def __init__(self, circuit: cirq.AbstractCircuit, symbols: Sequence[sympy.Symbol] | None = None,
+                 qubits: Sequence[cirq.Qid] | None = None, max_window: int = 5,
+                 dtype: torch.dtype = torch.float32, data_symbols: Sequence[sympy.Symbol] = ()):
+        super().__init__()
+        self.qubits = tuple(qubits) if qubits is not None else tuple(sorted(circuit.all_qubits()))
+        self.n = len(self.qubits)
+        self.symbols = tuple(symbols) if symbols is not None else tuple(
+            sorted(cirq.parameter_symbols(circuit), key=lambda s: s.name))
+        qindex = {q: i for i, q in enumerate(self.qubits)}
+        sindex = {s: i for i, s in enumerate(self.symbols)}
+        gates = [g for op in circuit.all_operations() if (g := _gate_of(op, qindex, sindex)) is not None]
+        data_cols = {sindex[s] for s in data_symbols}
+        for g in gates:
+            g.batched = g.symbol in data_cols
+        self.is_real = all(g.is_real for g in gates)
+        self.real_dtype = dtype if not dtype.is_complex else (torch.float64 if dtype == torch.complex128 else torch.float32)
+        self.dtype = self.real_dtype if self.is_real else (
+            torch.complex128 if self.real_dtype == torch.float64 else torch.complex64)
+        self.program = _Program(_fuse(gates, self.n, max_window), self.n)
+        counts = {k.__name__: sum(isinstance(o, k) for o in self.program.ops) for k in (_Block, _Perm, _Diag)}
+        log.debug("compiled %d gates on %d qubits into %s (%s)", len(gates), self.n, counts,
+                  "real" if self.is_real else "complex")
+
+    @classmethod
+    def from_spec(cls, spec, **kw) -> TorchCircuit:
+        """Compile a :class:`~quantum_llm.quantum.circuits.CircuitSpec` (its symbols, qubits, data symbols)."""
+        return cls(spec.circuit, spec.symbols, spec.qubits, data_symbols=spec.data_symbols, **kw)
+
+    # -------------------------------------------------- block matrices
+    def _gate_matrix(self, g: _Gate, params: tuple, device) -> torch.Tensor:
+        """(2**k, 2**k) or, for a per-sample angle, (B, 2**k, 2**k)."""
+        if g.kind == "fixed":
+            return torch.as_tensor(g.matrix, device=device).to(self.dtype)
+        if g.symbol >= 0:
+            src = params[1] if params[1] is not None and not g.batched else params[0]
+            theta = src[..., g.symbol] * g.coeff + g.offset         # () or (B,)
+        else:
+            theta = torch.tensor(g.offset, dtype=self.real_dtype, device=device)
+        c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+        z = torch.zeros_like(c)
+        if g.kind == "ry":
+            rows = [[c, -s], [s, c]]
+            m = torch.stack([torch.stack(r, -1) for r in rows], -2)
+            return m.to(self.dtype)
+        c, s, z = c.to(self.dtype), s.to(self.dtype), z.to(self.dtype)
+        if g.kind == "rx":
+            rows = [[c, -1j * s], [-1j * s, c]]
+        else:  # rz = diag(exp(-i theta/2), exp(i theta/2))
+            rows = [[c - 1j * s, z], [z, c + 1j * s]]
+        return torch.stack([torch.stack(r, -1) for r in rows], -2)
+
+    def _block_matrix(self, blk: _Block, params: tuple, device) -> torch.Tensor:
+        """The block's 2**w x 2**w unitary, (d, d) or (B, d, d), gate by gate on its rows."""
+        if blk.batched:
+            return self._kron_block(blk, params, device)
+        w = blk.hi - blk.lo + 1
+        d = 2**w
+        M = torch.eye(d, dtype=self.dtype, device=device)
+        for g in blk.gates:
+            G = self._gate_matrix(g, params, device)               # (k2, k2) or (B, k2, k2)
+            pos = [q - blk.lo for q in g.qubits]
+            k = len(pos)
+            if G.dim() == 3 and M.dim() == 2:
+                M = M.expand(G.shape[0], d, d)
+            lead = M.shape[:-2]
+            L = len(lead)
+            Mv = M.reshape(*lead, *([2] * w), d)
+            Mv = torch.movedim(Mv, [L + p for p in pos], list(range(L, L + k)))
+            moved = Mv.shape
+            Mv = G @ Mv.reshape(*lead, 2**k, -1)                    # (.., 2**k, rest)
+            Mv = torch.movedim(Mv.reshape(moved), list(range(L, L + k)), [L + p for p in pos])
+            M = Mv.reshape(*lead, d, d)
+        return M
+
+    def _kron_block(self, blk: _Block, params: tuple, device) -> torch.Tensor:
+        """A block of single-qubit data gates: per-qubit 2x2 products, then their Kronecker product.
+
+        Builds (B, d, d) with O(d**2) saved intermediates instead of one per gate.
+        """
+        per_qubit: dict[int, torch.Tensor] = {}
+        for g in blk.gates:                       # data gates are single-qubit rotations
+            G = self._gate_matrix(g, params, device)
+            q = g.qubits[0]
+            per_qubit[q] = G if q not in per_qubit else G @ per_qubit[q]
+        eye = torch.eye(2, dtype=self.dtype, device=device)
+        M = None
+        for q in range(blk.lo, blk.hi + 1):
+            G = per_qubit.get(q, eye)
+            if M is None:
+                M = G
+                continue
+            if G.dim() == 3 or M.dim() == 3:      # batched outer product of the two factors
+                Ml = M if M.dim() == 3 else M.expand(G.shape[0], -1, -1)
+                Gl = G if G.dim() == 3 else G.expand(Ml.shape[0], -1, -1)
+                a, b = Ml.shape[-1], 2
+                M = (Ml[:, :, None, :, None] * Gl[:, None, :, None, :]).reshape(-1, a * b, a * b)
+            else:
+                M = torch.kron(M, G)
+        return M
+
+    # -------------------------------------------------- evaluation
+    def _params(self, params, weights, data) -> torch.Tensor | None:
+        if params is not None:
+            return params
+        if weights is None and data is None:
+            return None
+        if data is None:
+            return weights
+        if weights is None:
+            return data
+        return torch.cat([data, weights.expand(data.shape[0], -1) if weights.dim() == 1 else weights], -1)
+
+    def state(self, params: torch.Tensor | None = None, *, weights: torch.Tensor | None = None,
+              data: torch.Tensor | None = None, initial_state: torch.Tensor | None = None,
+              batch_size: int | None = None, probabilities: bool = False) -> torch.Tensor:
+        """Final states (B, 2**n), or their probabilities with ``probabilities=True``.
+
+        ``initial_state`` (B, 2**n) or (1, 2**n) is an amplitude-encoded input (data, no gradient).
+        """
+        p = self._params(params, weights, data)
+        if p is not None and p.shape[-1] != len(self.symbols):
+            raise ValueError(f"params have {p.shape[-1]} columns, the circuit has {len(self.symbols)} symbols")
+        device = p.device if p is not None else (initial_state.device if initial_state is not None else "cpu")
+        B = next((t.shape[0] for t in (initial_state, p) if t is not None and t.dim() == 2), batch_size or 1)
+        psi0 = None
+        if initial_state is not None:
+            if initial_state.shape[-1] != 2**self.n:
+                raise ValueError(f"initial_state has {initial_state.shape[-1]} amplitudes, expected {2**self.n}")
+            psi0 = initial_state.detach().to(device).expand(B, -1)
+        if p is not None and p.dim() == 2 and p.shape[0] != B:
+            raise ValueError(f"params batch {p.shape[0]} != state batch {B}")
+        # shared fused ops (P,) give (d, d) matrices, per-sample ones (B, d, d)
+        # weight gates read a shared (P,) row when the weights are shared, even with per-sample data
+        shared = None
+        if weights is not None and weights.dim() == 1 and data is not None and params is None:
+            shared = torch.cat([weights.new_zeros(data.shape[-1]), weights])    # (P,)
+        pp = (p, shared)
+        mats = [self._block_matrix(op, pp, device) for op in self.program.ops if isinstance(op, _Block)]
+        mats = [m.expand(B, -1, -1) if m.dim() == 3 and m.shape[0] != B else m for m in mats]
+        fn = _EvolveProbs if probabilities else _Evolve
+        return fn.apply(self.program, psi0, (B, 2**self.n), self.dtype, device, *mats)
+
+    def probabilities(self, *args, **kw) -> torch.Tensor:
+        """|<i|psi>|^2, (B, 2**n)."""
+        return self.state(*args, probabilities=True, **kw)
+
+    def expectation_z(self, *args, qubits: Sequence[int] | None = None, **kw) -> torch.Tensor:
+        """<Z_q> for each qubit index in ``qubits`` (default all), (B, k)."""
+        p = self.probabilities(*args, **kw)
+        return z_expectations(p, self.n, range(self.n) if qubits is None else qubits)
+
+
+def z_expectations(p: torch.Tensor, n: int, qubits: Sequence[int]) -> torch.Tensor:
+    """<Z_q> = P(bit q = 0) - P(bit q = 1) from probabilities (B, 2**n); returns (B, k)."""
+    B = p.shape[0]
+    out = []
+    for q in qubits:
+        s = p.view(B, 2**q, 2, 2 ** (n - 1 - q)).sum((1, 3))   # (B, 2)
+        out.append(s[:, 0] - s[:, 1])
+    return torch.stack(out, -1)
+
+
+def n_amplitudes(n: int) -> int:
+    return 1 << n
+
+
+def log2_int(x: int) -> int:
+    n = int(math.log2(x))
+    if 2**n != x:
+        raise ValueError(f"{x} is not a power of two")
+    return n

@@ -1,0 +1,37 @@
+"""Stage evaluate_qisa: test metrics of one trained model -> metrics JSON (CE, CER/WER under both
+protocols, inference time and ratio vs CSA, parameter count, causality audit)."""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from quantum_llm.config import load_section
+from quantum_llm.io import write_json
+from quantum_llm.lineage import build_manifest
+from quantum_llm.qisa.evaluate import evaluate_model
+from quantum_llm.qisa.model import load_checkpoint
+from quantum_llm.qisa.train import load_split, load_vocab
+from quantum_llm.stage import InputError, run_stage
+
+
+def main(args: argparse.Namespace) -> None:
+    p = load_section("qisa").eval
+    torch.set_num_threads(1)
+    if not (args.model / "model.pt").is_file():
+        raise InputError(f"{args.model}/model.pt not found (run the matching train_qisa stage)")
+    model = load_checkpoint(args.model / "model.pt")
+    metrics = evaluate_model(model, load_split(args.data, "test"), load_vocab(args.data), p)
+    metrics["run"] = args.model.name
+    manifest = build_manifest("evaluate_qisa", {"qisa.eval": p.model_dump()},
+                              [args.model / "model.pt", args.data / "test.parquet"])
+    metrics["lineage"] = {k: manifest[k] for k in ("params_hash", "inputs", "git", "created")}
+    write_json(args.out, metrics)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True, help="model folder (models/qisa/<variant>-<seed>)")
+    parser.add_argument("--data", type=Path, required=True, help="prepared character corpus (data/prepared/chars)")
+    parser.add_argument("--out", type=Path, required=True, help="metrics JSON (metrics/qisa/runs/<variant>-<seed>.json)")
+    run_stage(main, parser)
