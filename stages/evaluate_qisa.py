@@ -25,7 +25,9 @@ def main(args: argparse.Namespace) -> None:
     metrics["run"] = args.model.name
     manifest = build_manifest("evaluate_qisa", {"qisa.eval": p.model_dump()},
                               [args.model / "model.pt", args.data / "test.parquet"])
-    metrics["lineage"] = {k: manifest[k] for k in ("params_hash", "inputs", "git", "created")}
+    # inputs as a list, so `dvc metrics show` does not grow a column per input path
+    metrics["lineage"] = {**{k: manifest[k] for k in ("params_hash", "git", "created")},
+                          "inputs": [{"path": k, "sha256": v} for k, v in manifest["inputs"].items()]}
     write_json(args.out, metrics)
 
 

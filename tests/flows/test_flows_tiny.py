@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from flows import pipeline as pipeline_module
-from flows.dvc_cli import DvcCommandError, run_dvc_json, stage_order
+from flows.dvc_cli import DvcCommandError, metrics_rows, run_dvc_json, stage_order
 from flows.pipeline import pipeline
 from flows.sweep import sweep
 
@@ -40,10 +40,13 @@ def test_pipeline_runs_stages_in_dvc_order_records_them_in_dvc_lock_and_is_idemp
     status = run_dvc_json(["status", "--json", *CHEAP], tiny_repo)
     assert status == {}, status
 
-    # the metrics table artifact is published: real metrics only (none of these stages writes any)
+    # the metrics table artifact holds exactly what DVC reports for the workspace (an empty
+    # table that says so while no declared metrics file exists)
+    rows, missing = metrics_rows(run_dvc_json(["metrics", "show", "--json"], tiny_repo))
     table = artifact("dvc-metrics")
-    assert table is not None and table["type"] == "table" and json.loads(table["data"]) == []
-    assert "No metrics yet" in table["description"]
+    assert table is not None and table["type"] == "table" and json.loads(table["data"]) == rows
+    assert ("No metrics yet" in table["description"]) == (not rows)
+    assert all(path in table["description"] for path in missing)
 
     # a second run does nothing
     again = pipeline(repo=str(tiny_repo), stages=CHEAP)
@@ -90,4 +93,12 @@ def test_sweep_queues_runs_and_compares_experiments(prefect_harness, tiny_repo):
     assert {r["experiment"] for r in rows} <= names
     table = artifact("sweep-seed")
     assert table is not None and [r["seed"] for r in json.loads(table["data"])] == [1, 2]
-    assert "No numeric metrics" in table["description"]  # prepare_chars writes no metrics: table only
+    # a plot exactly when the experiments carry numeric metrics (the committed metrics files do)
+    from flows.sweep import numeric_columns
+
+    metrics = numeric_columns(rows, {"experiment", "state", "rev", "seed"})
+    plots = list((tiny_repo / ".prefect" / "sweeps").glob("*.png"))
+    if metrics:
+        assert artifact("sweep-seed-plot") is not None and len(plots) == 1 and plots[0].stat().st_size > 1000
+    else:
+        assert "No numeric metrics" in table["description"] and not plots

@@ -151,3 +151,13 @@ def test_deployments_schedule_both_flows_through_a_work_pool_with_a_fresh_checko
     steps = [next(iter(s)) for s in spec["pull"]]
     assert steps[0] == "prefect.deployments.steps.git_clone"
     assert steps[-1] == "prefect.deployments.steps.set_working_directory"
+
+
+def test_sweep_plot_is_a_png_of_each_numeric_metric():
+    from flows.sweep import numeric_columns, plot_png
+
+    rows = [{"experiment": "q-4", "state": "success", "rev": "a", "qubits": 4, "m.json:acc": 0.61, "m.json:note": "x"},
+            {"experiment": "q-8", "state": "success", "rev": "b", "qubits": 8, "m.json:acc": 0.64, "m.json:note": "y"}]
+    metrics = numeric_columns(rows, {"experiment", "state", "rev", "qubits"})
+    assert metrics == ["m.json:acc"]
+    assert plot_png(rows, "qubits", metrics).startswith(b"\x89PNG")

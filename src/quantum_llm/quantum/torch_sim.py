@@ -11,9 +11,10 @@ Design (see docs/quantum.md):
 * Compilation fuses gates into *blocks*: a block is a dense ``2**w x 2**w`` unitary on a
   contiguous window of at most ``max_window`` qubits. A gate joins the latest block it does
   not have to wait for (gates on disjoint qubits commute), so an RY column and most of a CNOT
-  chain share a few blocks. CNOTs/X spanning more than the window become one precomputed basis
-  permutation (consecutive ones merge) applied with ``index_select``; long-range CZs become one
-  diagonal.
+  chain share a few blocks. CNOTs spanning more than the window become one permutation op
+  (consecutive ones merge), applied as in-place strided swaps of the control-1 half (no index
+  tensor: a 2**n int64 index would cost two states of memory at batch 1); long-range CZs become
+  one diagonal.
 * Applying a block is one matrix multiply over a view ``(B * 2**lo, 2**w, R)`` of the state;
   windows that end 1-2 qubits before the last qubit are widened to the last qubit so the
   multiply never has a tiny inner stride. The state is real (float) when every gate is real,
@@ -106,20 +107,6 @@ def _gate_of(op: cirq.Operation, qindex: dict[cirq.Qid, int], sym_index: dict[sy
         "decompose it first or use the qsim/cirq backend)")
 
 
-def _perm_of(g: _Gate, n: int) -> np.ndarray | None:
-    """Source index of a permutation gate (new[k] = old[src[k]]), or None if not a permutation."""
-    k = np.arange(2**n)
-    bit = lambda q: 1 << (n - 1 - q)  # noqa: E731
-    if g.kind != "fixed":
-        return None
-    if len(g.qubits) == 1 and np.allclose(g.matrix, [[0, 1], [1, 0]]):
-        return k ^ bit(g.qubits[0])
-    if len(g.qubits) == 2 and np.allclose(g.matrix, cirq.unitary(cirq.CNOT)):
-        c, t = g.qubits
-        return np.where(k & bit(c), k ^ bit(t), k)
-    return None
-
-
 def _diag_of(g: _Gate, n: int) -> np.ndarray | None:
     if g.kind != "fixed" or not np.allclose(g.matrix, np.diag(np.diag(g.matrix))):
         return None
@@ -148,7 +135,7 @@ class _Block:
 
 @dataclass
 class _Perm:
-    src: np.ndarray
+    cnots: list[tuple[int, int]]   # long-range CNOTs (control, target), applied in order
     qubits: set[int]
 
 
@@ -180,15 +167,18 @@ def _fuse(gates: list[_Gate], n: int, max_window: int) -> list:
             else:
                 items.append(_Block(lo, hi, [g]))
             continue
-        src, diag = _perm_of(g, n), _diag_of(g, n)
-        kind = _Perm if src is not None else _Diag
+        is_cnot = g.kind == "fixed" and len(g.qubits) == 2 and np.allclose(g.matrix, cirq.unitary(cirq.CNOT))
+        kind = _Perm if is_cnot else _Diag
         prev = next((it for it in reversed(items[max(j, 0):]) if isinstance(it, kind)), None)
         if kind is _Perm:
             if prev is None:
-                items.append(_Perm(src, s))
+                items.append(_Perm([g.qubits], s))
             else:
-                prev.src, prev.qubits = prev.src[src], prev.qubits | s  # apply g after prev
+                prev.cnots, prev.qubits = prev.cnots + [g.qubits], prev.qubits | s  # apply g after prev
         else:
+            diag = _diag_of(g, n)
+            if diag is None:
+                raise UnsupportedGateError(f"torch backend: cannot place {g} on distant qubits")
             if prev is None:
                 items.append(_Diag(diag, s))
             else:
@@ -302,12 +292,23 @@ def _backward_block(psi: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, lo: i
     return None if C is None else C @ U
 
 
-def _apply_perm(x: torch.Tensor, idx: torch.Tensor, scratch: torch.Tensor) -> None:
-    for a, b in _chunks(x.shape[0], x.shape[1]):
-        src = x[a:b]
-        out = scratch[: src.numel()].view(src.shape)
-        torch.index_select(src, 1, idx, out=out)
-        src.copy_(out)
+def _apply_cnot(x: torch.Tensor, c: int, t: int, n: int, scratch: torch.Tensor) -> None:
+    """CNOT(c -> t) in place: where bit c is 1, swap the t = 0 and t = 1 halves (no index tensor)."""
+    lo, hi = min(c, t), max(c, t)
+    N = x.shape[0]
+    v = x.view(N, 2**lo, 2, 2 ** (hi - lo - 1), 2, 2 ** (n - 1 - hi))
+    sub = v[:, :, 1] if c == lo else v[:, :, :, :, 1]          # the control-1 half
+    a, b = (sub[..., 0, :], sub[..., 1, :]) if c == lo else (sub[:, :, 0], sub[:, :, 1])
+    for i, j in _chunks(N, x.shape[1] // 4):
+        tmp = scratch[: a[i:j].numel()].view(a[i:j].shape)
+        tmp.copy_(a[i:j])
+        a[i:j].copy_(b[i:j])
+        b[i:j].copy_(tmp)
+
+
+def _apply_perm(x: torch.Tensor, op: _Perm, n: int, scratch: torch.Tensor, inverse: bool = False) -> None:
+    for c, t in reversed(op.cnots) if inverse else op.cnots:
+        _apply_cnot(x, c, t, n, scratch)
 
 
 def _initial(psi0: torch.Tensor | None, shape: tuple[int, int], dtype, device) -> torch.Tensor:
@@ -321,7 +322,7 @@ def _initial(psi0: torch.Tensor | None, shape: tuple[int, int], dtype, device) -
 
 def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats, needs) -> list:
     """Walk the program backwards, un-computing psi and lam in place; dL/dU for each block."""
-    scratch = torch.empty(2 * CHUNK_ELEMS + psi.shape[1], dtype=psi.dtype, device=psi.device)
+    scratch = torch.empty(max(CHUNK_ELEMS, psi.shape[1]), dtype=psi.dtype, device=psi.device)
     grads: list[torch.Tensor | None] = [None] * len(mats)
     mi = len(mats)
     for k, op in enumerate(reversed(program.ops)):
@@ -330,9 +331,8 @@ def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats
             grads[mi] = _backward_block(psi, lam, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
                                         last=k == len(program.ops) - 1)
         elif isinstance(op, _Perm):
-            idx = program.inv_index(op, psi.device)
-            _apply_perm(psi, idx, scratch)
-            _apply_perm(lam, idx, scratch)
+            _apply_perm(psi, op, program.n, scratch, inverse=True)
+            _apply_perm(lam, op, program.n, scratch, inverse=True)
         else:
             dg = program.diag(op, psi.device).conj().to(psi.dtype)
             psi.mul_(dg)
@@ -397,18 +397,6 @@ class _Program:
         self.ops, self.n = items, n
         self._cache: dict = {}
 
-    def index(self, op: _Perm, device) -> torch.Tensor:
-        key = ("p", id(op), str(device))
-        if key not in self._cache:
-            self._cache[key] = torch.as_tensor(op.src, device=device)
-        return self._cache[key]
-
-    def inv_index(self, op: _Perm, device) -> torch.Tensor:
-        key = ("i", id(op), str(device))
-        if key not in self._cache:
-            self._cache[key] = torch.as_tensor(np.argsort(op.src), device=device)
-        return self._cache[key]
-
     def diag(self, op: _Diag, device) -> torch.Tensor:
         key = ("d", id(op), str(device))
         if key not in self._cache:
@@ -416,14 +404,14 @@ class _Program:
         return self._cache[key]
 
     def run(self, psi: torch.Tensor, mats: Sequence[torch.Tensor]) -> None:
-        scratch = torch.empty(CHUNK_ELEMS + psi.shape[1], dtype=psi.dtype, device=psi.device)
+        scratch = torch.empty(max(CHUNK_ELEMS, psi.shape[1]), dtype=psi.dtype, device=psi.device)
         mi = 0
         for op in self.ops:
             if isinstance(op, _Block):
                 _apply_block(psi, mats[mi], op.lo, op.hi, self.n, scratch)
                 mi += 1
             elif isinstance(op, _Perm):
-                _apply_perm(psi, self.index(op, psi.device), scratch)
+                _apply_perm(psi, op, self.n, scratch)
             else:
                 psi.mul_(self.diag(op, psi.device).to(psi.dtype))
 
