@@ -11,7 +11,9 @@ from quantum_llm.stage import InputError, run_stage
 
 
 def main(args: argparse.Namespace) -> None:
-    for name, adapter in zip(args.names, args.adapters, strict=True):
+    if len(args.names) != len(args.adapters):
+        raise InputError(f"{len(args.adapters)} adapters but {len(args.names)} names: give one name per adapter")
+    for adapter in args.adapters:
         if not (adapter / "adapter_config.json").is_file():
             raise InputError(f"{adapter} is not a PEFT adapter folder; run the stage that writes it first")
     with atomic_dir(args.out) as out:

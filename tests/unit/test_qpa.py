@@ -12,10 +12,10 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from quantum_llm.lm.export import merge_and_export
+from quantum_llm.qpa import features
 from quantum_llm.qpa import generator as G
 from quantum_llm.qpa.adapter import HeadOnly, lora_config, lora_targets, save_adapter, wrap
 from quantum_llm.qpa.evaluate import perplexities
-from quantum_llm.qpa import features
 from quantum_llm.qpa.train import TrainConfig, train
 
 GPT2_HEAD = (G.LoraTarget("lm_head", 768, 50257),)
