@@ -20,6 +20,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from quantum_llm.lineage import flatten
+
 from .settings import REPO_ROOT
 
 # Output that marks a failure as transient: another DVC process holds the workspace lock, or
@@ -165,18 +167,6 @@ def stage_address(stage, root: Path) -> str:
     if path.parent == root and path.name == "dvc.yaml":
         return stage.name
     return f"{os.path.relpath(path, root)}:{stage.name}"
-
-
-def flatten(data: dict, prefix: str = "") -> dict[str, object]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
-    flat: dict[str, object] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def metrics_rows(show: dict) -> tuple[list[dict[str, object]], list[str]]:

@@ -26,8 +26,9 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.dvc_cli import flatten, resolve_root, run_dvc, run_dvc_json
+from flows.dvc_cli import resolve_root, run_dvc, run_dvc_json
 from flows.pipeline import STAGE_RETRIES, STAGE_RETRY_DELAY_S, retry_if_transient
+from quantum_llm.lineage import flatten
 
 
 def slug(value: object) -> str:

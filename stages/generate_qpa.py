@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from peft import LoraConfig
 
 from quantum_llm.config import load_section, load_shared
 from quantum_llm.io import atomic_dir, write_json
@@ -21,7 +22,7 @@ WEIGHT_ATOL = 1e-5  # qsim-generated vs torch-trained weights, exact probabiliti
 
 def main(args: argparse.Namespace) -> None:
     shared, p, sim = load_shared(), load_section("qpa"), load_section("simulator")
-    seed = sim.seed if sim.seed is not None else shared.seed
+    seed = sim.seed if sim.seed is not None else shared.seed  # shot sampling and noise trajectories
     chash = circuit_hash(args.circuits, "qpa")
     qpa, qpa_meta = load_generator(args.qpa)
     control, _ = load_generator(args.control)
@@ -40,8 +41,10 @@ def main(args: argparse.Namespace) -> None:
     with torch.no_grad():
         variants = {**out.flat, "control": control()}
     spec = qpa.spec
+    # the adapters get exactly the LoRA configuration the generator was trained with
+    trained = LoraConfig.from_pretrained(str(args.qpa / "adapter"))
     head = wrap(HeadOnly(torch.zeros(spec.targets[0].d_out, spec.targets[0].d_in)),
-                lora_config(p.rank, p.alpha, p.dropout, [t.name for t in spec.targets]))
+                lora_config(trained.r, trained.lora_alpha, trained.lora_dropout, [t.name for t in spec.targets]))
     with atomic_dir(args.out) as tmp:
         for name, flat in variants.items():
             gen = control if name == "control" else qpa
@@ -49,7 +52,9 @@ def main(args: argparse.Namespace) -> None:
             stamp = {"variant": name, "circuit_hash": chash if name != "control" else None}
             probs = out.probs[name].tolist() if name in out.probs else None
             write_json(tmp / name / "generation.json", {**stamp, "probabilities": probs})
-        write_manifest(tmp, "generate_qpa", {"qubits": shared.qubits, "qpa": p.model_dump(), "simulator": sim.model_dump()},
+        used = {"seed": seed, "qpa.shots": p.shots, "qpa.noise": p.noise, "simulator": {
+            k: getattr(sim, k) for k in ("cpu_threads", "use_gpu", "trajectories", "seed")}}
+        write_manifest(tmp, "generate_qpa", used,
                        [args.qpa / "generator.safetensors", args.control / "generator.safetensors"],
                        extra={"circuit_hash": chash, "qsim_vs_torch_max_abs_prob_diff": out.max_abs_prob_diff,
                               "qsim_vs_torch_max_abs_weight_diff": out.max_abs_weight_diff,
@@ -61,6 +66,6 @@ if __name__ == "__main__":
     parser.add_argument("--qpa", type=Path, required=True, help="models/qpa/train/qpa-<seed>")
     parser.add_argument("--control", type=Path, required=True, help="models/qpa/train/control-<seed>")
     parser.add_argument("--circuits", type=Path, required=True, help="models/circuits")
-    parser.add_argument("--base", default="models/base", help="recorded as the adapters' base model")
+    parser.add_argument("--base", required=True, help="models/base, recorded as the adapters' base model")
     parser.add_argument("--out", required=True, help="models/qpa/generated/<seed>")
     run_stage(main, parser)

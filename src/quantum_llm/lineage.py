@@ -103,12 +103,12 @@ def _lock_outputs(lock: dict[str, Any]) -> dict[str, str]:
     return {o["path"]: name for name, st in lock.get("stages", {}).items() for o in st.get("outs", [])}
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"data.lm": {"max_lines": 0}} -> {"data.lm.max_lines": 0}: one line per param in a trace."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        out.update(_flatten(v, f"{key}.") if isinstance(v, dict) and v else {key: v})
+        out.update(flatten(v, f"{key}.") if isinstance(v, dict) and v else {key: v})
     return out
 
 
@@ -129,13 +129,15 @@ def trace(path: str | Path, root: str | Path = ".") -> Link:
 
     def visit(rel: str) -> Link:
         out, stage = _owner(rel, outs)
-        if stage is None or out in seen:
+        if stage is None:
             return Link(path=rel, stage=None)
+        if out in seen:  # a shared dependency: its chain is printed once, where it first appears
+            return Link(path=out, stage=stage, cmd=None)
         seen.add(out)
         st = lock["stages"][stage]
         mf_path = find_manifest(root / out)
         manifest = yaml.safe_load(mf_path.read_text()) if mf_path else None  # JSON is YAML
-        flat_params = _flatten({k: v for f in st.get("params", {}).values() for k, v in f.items()})
+        flat_params = flatten({k: v for f in st.get("params", {}).values() for k, v in f.items()})
         link = Link(path=out, stage=stage, cmd=st.get("cmd"), params=flat_params,
                     deps={d["path"]: d.get("md5", "") for d in st.get("deps", [])}, manifest=manifest)
         link.parents = [visit(d) for d in link.deps if _owner(d, outs)[1] is not None]
@@ -149,6 +151,8 @@ def format_trace(link: Link, indent: int = 0) -> str:
     pad = "  " * indent
     if link.stage is None:
         return f"{pad}{link.path}  (not a stage output in dvc.lock)"
+    if link.cmd is None:
+        return f"{pad}{link.path}  <- stage {link.stage!r} (see above)"
     lines = [f"{pad}{link.path}  <- stage {link.stage!r}: {link.cmd}"]
     m = link.manifest
     if m:

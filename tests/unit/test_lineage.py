@@ -42,3 +42,15 @@ def test_trace_follows_dvc_lock_chain(tmp_path, monkeypatch):
     text = lineage.format_trace(link)
     assert "out/b  <- stage 'b'" in text and "  out/a  <- stage 'a'" in text and "param qubits = 8" in text
     assert lineage.trace("raw.txt").stage is None
+
+
+def test_trace_prints_a_shared_dependency_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stage = lambda deps, out: {"cmd": f"make {out}", "deps": [{"path": d, "md5": "0" * 32} for d in deps],  # noqa: E731
+                               "outs": [{"path": out, "md5": "1" * 32}]}
+    lock = {"schema": "2.0", "stages": {"base": stage(["raw"], "base"), "x": stage(["base"], "x"),
+                                         "y": stage(["base"], "y"), "z": stage(["x", "y"], "z")}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    text = lineage.format_trace(lineage.trace("z"))
+    assert text.count("base  <- stage 'base': make base") == 1
+    assert "base  <- stage 'base' (see above)" in text and "not a stage output" not in text

@@ -41,15 +41,32 @@ def test_audit_catches_a_hand_made_leak_in_any_module():
 
 
 def test_qisa_paper_is_exactly_qisa_with_the_attention_matrix_transposed():
+    """Oracle: capture A (the softmax output) and y = A @ v from the causal module, recover v by
+    solving the triangular system, and check the paper variant outputs A^T @ v (tolerance 1e-4)."""
     torch.manual_seed(0)
-    qisa = CharGPT(GPTConfig(attention="qisa", **SMALL)).eval()
-    paper = CharGPT(GPTConfig(attention="qisa_paper", **SMALL)).eval()
+    cfg = {**SMALL, "n_head": 1, "dropout": 0.0}
+    qisa = CharGPT(GPTConfig(attention="qisa", **cfg)).eval()
+    paper = CharGPT(GPTConfig(attention="qisa_paper", **cfg)).eval()
     paper.load_state_dict(qisa.state_dict())
-    x = torch.randint(0, 65, (2, 12))
-    # at the last position both see every token: A^T's last row is A's last column, which only
-    # holds A[T-1, T-1] = its own weight, so the outputs differ there; at position 0 too
-    assert not torch.allclose(qisa(x), paper(x))
     assert qisa.config.pauli_strings == paper.config.pauli_strings
+    seen: dict[str, torch.Tensor] = {}
+
+    def grab(model, name):
+        attn = model.blocks[0].attn
+        attn.attn_dropout.register_forward_hook(lambda m, i, o: seen.__setitem__(f"{name}_A", o.detach()))
+        attn.c_proj.register_forward_hook(lambda m, i, o: seen.__setitem__(f"{name}_y", i[0].detach()))
+
+    grab(qisa, "qisa")
+    grab(paper, "paper")
+    x = torch.randint(0, 65, (2, 12))
+    with torch.no_grad():
+        qisa(x)
+        paper(x)
+    A, y = seen["qisa_A"].double(), seen["qisa_y"].double()                  # (B, T, T), (B, T, hs)
+    assert torch.equal(A, A.tril())                                           # causal: lower triangular
+    v = torch.linalg.solve_triangular(A, y, upper=False)                      # y = A v
+    assert torch.allclose(seen["paper_y"].double(), A.transpose(-2, -1) @ v, atol=1e-4)
+    assert not torch.allclose(seen["paper_y"], seen["qisa_y"], atol=1e-3)    # and it is not A v
 
 
 def test_pauli_strings_are_seeded_and_restored_with_the_checkpoint(tmp_path):

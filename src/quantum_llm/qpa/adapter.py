@@ -100,3 +100,13 @@ def trained_factors(peft_model: PeftModel) -> dict[str, tuple[torch.Tensor, torc
 def merged_weight(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
     """PEFT's merge: W + scaling * B @ A."""
     return weight + scaling * (b @ a)
+
+
+def load_factors(folder: str | Path, target: str = "lm_head") -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(A, B, scaling) of one target module from a saved PEFT adapter folder."""
+    from peft import LoraConfig
+    from safetensors.torch import load_file
+
+    cfg = LoraConfig.from_pretrained(str(folder))
+    t = load_file(str(Path(folder) / "adapter_model.safetensors"))
+    return t[f"{PEFT_PREFIX}{target}.lora_A.weight"], t[f"{PEFT_PREFIX}{target}.lora_B.weight"], cfg.lora_alpha / cfg.r

@@ -1,8 +1,8 @@
-"""Quantum-weight generation: the trained QNN runs on a circuit simulator (qsim by default),
+"""Quantum-weight generation: the trained QNN runs on a circuit simulator (the generate_qpa
+stage uses qsim, with ``simulator.cpu_threads``, ``use_gpu``, ``trajectories`` and ``seed``),
 exactly, with finite shots, or with depolarising gate noise, and its probabilities feed the
-trained mapping model. The torch simulator is only used for training; here the probabilities
-come from the simulator named in params, and with exact probabilities the generated weights
-must equal the torch-trained ones (checked)."""
+trained mapping model. The torch simulator is only used for training; with exact
+probabilities the generated weights must equal the torch-trained ones (checked by the stage)."""
 
 from __future__ import annotations
 
