@@ -17,6 +17,7 @@ import base64
 import io
 import math
 import re
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,10 +60,11 @@ def run_queue(root: str, jobs: int) -> None:
 
 @task(name="collect-experiments", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
       retry_condition_fn=retry_if_transient)
-def collect(root: str, key: str, names: list[str]) -> list[dict[str, object]]:
+def collect(root: str, key: str, names: list[str], baseline: str) -> list[dict[str, object]]:
     """One row per experiment of ``names`` from ``dvc exp show --json``: name, state, the swept
-    param, and every metric (``file:metric``)."""
-    show = run_dvc_json(["exp", "show", "--json"], resolve_root(root), get_run_logger())
+    param, and every metric (``file:metric``). Read at the commit the experiments were queued on,
+    so a commit made while the sweep runs does not hide them."""
+    show = run_dvc_json(["exp", "show", "--json", "--rev", baseline], resolve_root(root), get_run_logger())
     return comparison_rows(show, key, names)
 
 
@@ -164,10 +166,12 @@ def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jo
     names = [f"{tag}-{slug(v)}" for v in values]
     if len(set(names)) != len(names):
         raise ValueError(f"values {values} give duplicate experiment names {names}")
+    baseline = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
     for value, name in zip(values, names, strict=True):
         queue_experiment(root, key, value, name, stages)
     run_queue(root, jobs)
-    rows = collect(root, key, names)
+    rows = collect(root, key, names, baseline)
     publish(root, key, tag, rows)
     failed = [r["experiment"] for r in rows if r["state"] != "success"]
     if failed:
