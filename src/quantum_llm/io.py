@@ -43,7 +43,12 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             old = target.with_name(f".{target.name}.tmp-old-{os.getpid()}")
             _remove(old)
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            if old is not None:  # put the previous version back rather than leave nothing
+                os.replace(old, target)
+            raise
         if old is not None:
             _remove(old)
     except BaseException:

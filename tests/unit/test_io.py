@@ -46,3 +46,20 @@ def test_sha256_path_of_folder_depends_on_names_and_content(tmp_path):
     h2 = sha256_path(tmp_path / "a")
     (tmp_path / "a/x").rename(tmp_path / "a/y")
     assert len({h1, h2, sha256_path(tmp_path / "a")}) == 3
+
+
+def test_atomic_dir_restores_the_previous_version_if_the_final_rename_fails(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    real_replace = os.replace
+
+    def failing(src, dst):
+        if ".tmp-old-" not in str(src) and ".tmp-old-" not in str(dst):
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="disk full"), atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert (target / "old.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out"]
