@@ -329,11 +329,6 @@ SECTIONS: dict[str, type[BaseModel]] = {
 
 
 
-def register_section(key: str, model: type[BaseModel]) -> None:
-    """Other packages (quantum, qpa, ...) add their own sections here at import time."""
-    SECTIONS[key] = model
-
-
 def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
