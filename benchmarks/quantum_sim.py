@@ -18,7 +18,16 @@ with a batch state of at least ``--mem-min-mib`` runs in a fresh subprocess that
 circuit and inputs, reads its resident set (``VmRSS``), resets the kernel's peak-RSS mark
 (writing 5 to ``/proc/self/clear_refs``), runs forward + backward once and reports
 ``VmHWM - VmRSS_before``: the peak of everything the pass had resident at once (states,
-scratch, gradients, the loss' inputs), whatever allocator torch used.
+scratch, gradients, the loss' inputs), whatever allocator torch used. Before that the child
+runs one forward + backward of the same circuit at N = 8, B = 2 (< 1 MiB of buffers): the
+first use of the library in a process (GEMM kernels, the OpenMP thread pool) costs 10-25 MiB
+of resident memory once, which is not memory per state; without the warm-up it showed as
+~2-3 extra "states" at N = 20, B = 1 (4 MiB states). The child also runs with
+``MALLOC_MMAP_THRESHOLD_=131072`` (glibc's default initial threshold, made fixed; an existing
+setting is kept): by default glibc raises the threshold after the first large free, later
+buffers of that size then come from the heap and freed ones stay cached there, so the same case
+(qpa, N = 20, B = 1) read 5.1-13 states from run to run; with the fixed threshold it reads
+5.2-5.4 every time, the peak of what the simulator had live.
 Smaller cases print ``-`` (page-level noise dominates below a few MiB).
 
 Threads: torch and qsim both use ``--threads`` OpenMP threads; ``OMP_WAIT_POLICY=PASSIVE`` is
@@ -116,8 +125,19 @@ def _status_kib(key: str) -> int:
     raise KeyError(key)
 
 
+WARMUP_N, WARMUP_B = 8, 2
+MMAP_THRESHOLD = 128 * 1024   # glibc's default initial value, made fixed
+
+
 def memory_child(name: str, n: int, B: int, threads: int, window: int) -> None:
-    """Run in a subprocess: print JSON with the ru_maxrss growth of one forward + backward."""
+    """Run in a subprocess: print JSON with the peak-RSS growth of one forward + backward.
+
+    First one forward + backward of the same circuit at N = 8, B = 2: it loads the GEMM
+    kernels and starts the OpenMP pool (10-25 MiB resident, paid once per process, not per
+    state) but allocates < 1 MiB of torch buffers, so it cannot pre-pay the measured pass.
+    """
+    _, w0, loss0 = torch_case(build(name, WARMUP_N), WARMUP_B, threads, window=window)
+    loss0().sum().backward()
     spec = build(name, n)
     tc, w, loss = torch_case(spec, B, threads, window=window)
     before = _status_kib("VmRSS") * 1024
@@ -131,7 +151,12 @@ def memory_child(name: str, n: int, B: int, threads: int, window: int) -> None:
 
 def measure_memory(name, n, B, threads, window) -> float:
     cmd = [sys.executable, __file__, "--_child", name, str(n), str(B), "--threads", str(threads), "--window", str(window)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    # a fixed glibc mmap threshold: every large buffer is mapped on allocation and unmapped on
+    # free, so VmHWM is the peak of what was live, not of what glibc's dynamic threshold kept
+    # cached in the heap after a free (that made the same case read 5-13 states run to run)
+    env = dict(os.environ)
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.strip().splitlines()[-1]
     r = json.loads(out)
     return r["peak"] / r["states"]
 
@@ -152,7 +177,8 @@ def main() -> None:
         return
     head = f"{'circuit':9} {'N':>3} {'B':>3} {'blocks':>6} {'qsim s':>9} {'torch s':>9} {'torch/qsim':>10} " \
            f"{'bwd/fwd':>7} {'peak/states':>11}  targets"
-    print(f"window={args.window} threads={args.threads} OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} repeats={args.repeats}")
+    print(f"window={args.window} threads={args.threads} OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} repeats={args.repeats} "
+          f"(memory: fresh process, warm-up pass at N={WARMUP_N}, B={WARMUP_B}, MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD})")
     print(head)
     print("-" * len(head))
     for name in args.circuits:

@@ -1,13 +1,15 @@
 """Stage evaluate_qpa: test perplexity (padding masked, and the paper's padded protocol) of the
 base model, the LoRA baseline, QPA (exact, each shot count, each noise level) and the classical
 control, for every seed in qpa.seeds; mean +- std per variant, trainable parameters and their
-share of LoRA's, and the PPL-vs-shots plot."""
+share of LoRA's, and the PPL-vs-shots plot. lm_head adapters are scored on the cached final hidden
+states; adapters of other modules (qpa.target_modules) by a full forward of the same padded lines."""
 
 import argparse
+import json
 from pathlib import Path
 
 from quantum_llm.config import load_section
-from quantum_llm.io import atomic_dir, atomic_file, write_json
+from quantum_llm.io import atomic_dir, atomic_file, sha256_path, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qpa.evaluate import run_rows
 from quantum_llm.qpa.io import load_features, output_weight
@@ -22,7 +24,14 @@ PROTOCOL = ("WikiText-2 test (first qpa.test_lines lines, each its own sequence;
 
 def main(args: argparse.Namespace) -> None:
     p = load_section("qpa")
-    rows = run_rows(output_weight(args.base), load_features(args.features, "test"), args.runs, args.generated, p.seeds)
+    def full_model():  # adapters of modules other than lm_head run through the whole model
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32, local_files_only=True).eval()
+
+    rows = run_rows(output_weight(args.base), load_features(args.features, "test"), args.runs, args.generated, p.seeds,
+                    model_loader=full_model)
     summary = aggregate(rows)
     with atomic_dir(args.out) as out:
         # metrics: numbers in dicts keyed by variant, so dvc metrics/exp show and diff can read them
@@ -37,8 +46,12 @@ def main(args: argparse.Namespace) -> None:
         plot_shots(summary, out / "ppl_vs_shots.png")
         inputs = [args.features / "manifest.json"] + [args.runs / f"{m}-{s}" / "manifest.json"
                                                       for s in p.seeds for m in ("lora", "qpa", "control")]
-        write_manifest(out, "evaluate_qpa", {"qpa": p.model_dump()}, inputs + [args.generated / str(s) / "manifest.json"
-                                                                              for s in p.seeds])
+        generated = [args.generated / str(s) / "manifest.json" for s in p.seeds]
+        # the circuit every QPA number here was generated from (one per pipeline: qubits + circuits params)
+        hashes = sorted({json.loads(g.read_text())["circuit_hash"] for g in generated})
+        write_manifest(out, "evaluate_qpa", {"qpa": p.model_dump()}, inputs + generated,
+                       extra={"circuit_hashes": {"qpa": ",".join(hashes)},
+                              "data_hash": sha256_path(args.features / "manifest.json")})
 
 
 if __name__ == "__main__":

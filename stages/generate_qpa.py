@@ -11,7 +11,7 @@ from peft import LoraConfig
 from quantum_llm.config import load_section, load_shared
 from quantum_llm.io import atomic_dir, write_json
 from quantum_llm.lineage import write_manifest
-from quantum_llm.qpa.adapter import HeadOnly, lora_config, save_adapter, wrap
+from quantum_llm.qpa.adapter import save_adapter, skeleton
 from quantum_llm.qpa.generate import generate
 from quantum_llm.qpa.io import circuit_hash, load_generator
 from quantum_llm.quantum.backends import make_backend
@@ -43,8 +43,10 @@ def main(args: argparse.Namespace) -> None:
     spec = qpa.spec
     # the adapters get exactly the LoRA configuration the generator was trained with
     trained = LoraConfig.from_pretrained(str(args.qpa / "adapter"))
-    head = wrap(HeadOnly(torch.zeros(spec.targets[0].d_out, spec.targets[0].d_in)),
-                lora_config(trained.r, trained.lora_alpha, trained.lora_dropout, [t.name for t in spec.targets]))
+    # lm_head only: a zero HeadOnly; any other modules: the base model (needs --base to hold it)
+    targets = sorted(trained.target_modules) if not isinstance(trained.target_modules, str) else [trained.target_modules]
+    head = skeleton(args.base, targets, trained.r, trained.lora_alpha, trained.lora_dropout,
+                    (spec.targets[0].d_out, spec.targets[0].d_in))
     with atomic_dir(args.out) as tmp:
         for name, flat in variants.items():
             gen = control if name == "control" else qpa

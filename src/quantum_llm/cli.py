@@ -1,4 +1,4 @@
-"""Command line: ``quantum-llm trace PATH`` and ``quantum-llm check-params``."""
+"""Command line: ``quantum-llm trace PATH``, ``quantum-llm check-params`` and ``quantum-llm readme``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,23 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _readme(args: argparse.Namespace) -> int:
+    from .report import refresh_readme
+    from .stage import InputError
+
+    try:
+        ok = refresh_readme(args.readme, args.metrics, check=args.check)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.check and not ok:
+        print(f"{args.readme}: the results section disagrees with {args.metrics}/: run `quantum-llm readme`",
+              file=sys.stderr)
+        return 1
+    print(f"{args.readme}: results section {'up to date' if args.check else 'written'} from {args.metrics}/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quantum-llm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check-params", help="validate every params.yaml section without running anything")
     c.add_argument("--params", default="params.yaml")
     c.set_defaults(func=_check)
+    r = sub.add_parser("readme", help="regenerate the README's results section from metrics/")
+    r.add_argument("--readme", default="README.md")
+    r.add_argument("--metrics", default="metrics")
+    r.add_argument("--check", action="store_true", help="exit 1 if the section is out of date; write nothing")
+    r.set_defaults(func=_readme)
     args = parser.parse_args(argv)
     return args.func(args)
 

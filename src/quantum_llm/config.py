@@ -171,7 +171,7 @@ class QPAParams(_Section):
     data, steps, batch, learning rate and seeds for all three. The QNN's width is the top-level
     ``qubits``; its depth and connectivity live in the ``circuits`` section."""
 
-    target_modules: list[str] = Field(["lm_head"], min_length=1, description="modules to adapt; only ['lm_head'] is supported so far")
+    target_modules: list[str] = Field(["lm_head"], min_length=1, description="modules to adapt, by the last part of their name (e.g. lm_head, q_proj, v_proj); lm_head alone trains on cached hidden states, anything else with full backprop")
     rank: int = Field(4, ge=1, le=256, description="LoRA rank r, an integer 1..256")
     alpha: float = Field(8.0, gt=0, description="LoRA alpha (scaling = alpha / r; official: 2r), > 0")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout, in [0, 1)")
@@ -187,6 +187,7 @@ class QPAParams(_Section):
     shots: list[int] = Field([100, 1000, 10000], description="finite-shot weight generations on qsim, each >= 1")
     noise: list[float] = Field([0.001, 0.01], description="depolarising probabilities for noisy generation, each in [0, 0.75]")
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (the DVC matrix), distinct integers >= 0")
+    sweep_qubits: list[int] = Field([4, 6, 10], min_length=1, description=f"QNN widths N of the perplexity-vs-qubits sweep (stage qpa_qubits, seed 0), distinct integers 1..{MAX_QUBITS}")
 
     @field_validator("seeds")
     @classmethod
@@ -198,8 +199,17 @@ class QPAParams(_Section):
     @field_validator("target_modules")
     @classmethod
     def _targets(cls, v: list[str]) -> list[str]:
-        if v != ["lm_head"]:
-            raise ValueError("only ['lm_head'] is implemented so far (training other modules needs full backprop, not built yet)")
+        # names are checked against the base model's Linear modules by the train stages
+        if len(set(v)) != len(v) or any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) for t in v):
+            raise ValueError("target_modules must be distinct module names (last part of a Linear module's name, "
+                             "e.g. lm_head, q_proj, v_proj)")
+        return v
+
+    @field_validator("sweep_qubits")
+    @classmethod
+    def _sweep_qubits(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 1 <= n <= MAX_QUBITS for n in v):
+            raise ValueError(f"sweep_qubits must be distinct integers in 1..{MAX_QUBITS}")
         return v
 
     @field_validator("shots")
@@ -314,6 +324,110 @@ class SimulatorParams(_Section):
     seed: int | None = Field(None, ge=0, lt=2**32, description="sampling/trajectory seed 0..2**32-1; null = the top-level seed")
 
 
+# ---------------------------------------------------------------- PQC head
+class PQCClassicalParams(_Section):
+    """Classical heads on the same embeddings (fixed hyperparameters, no search)."""
+
+    lr_c: float = Field(1.0, gt=0, description="LogisticRegression C, > 0")
+    mlp_widths: list[int] = Field([8, 64], description="one-hidden-layer MLP widths, each 1..4096")
+    mlp_epochs: int = Field(30, ge=1, le=10000, description="MLP epochs; the best validation epoch is kept, 1..10000")
+    svc_c: list[float] = Field([1.0, 100.0], description="SVC (rbf) C values, each > 0 (paper: 1 and 100)")
+
+    @field_validator("mlp_widths")
+    @classmethod
+    def _widths(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= w <= 4096 for w in v):
+            raise ValueError("every MLP width must be an integer 1..4096")
+        return v
+
+    @field_validator("svc_c")
+    @classmethod
+    def _svc(cls, v: list[float]) -> list[float]:
+        if any(c <= 0 for c in v):
+            raise ValueError("every SVC C must be > 0")
+        return v
+
+
+class PQCEnergyParams(_Section):
+    """Simulator-vs-QPU inference-energy estimate: timed widths and the stated QPU/CPU model."""
+
+    qubits: list[int] = Field([4, 6, 8, 10, 12, 14, 16, 18, 20, 22], min_length=2,
+                              description="main-module widths timed on qsim, each 2..26")
+    repeats: int = Field(2, ge=1, le=100, description="timed simulations per width (the minimum is kept), 1..100")
+    cpu_threads: int = Field(1, ge=1, le=256, description="qsim threads of the timing, 1..256 (1: stable on a shared machine)")
+    fit_from: int = Field(18, ge=2, le=26, description="fit t = a*gates*2**N on widths >= fit_from, 2..26")
+    sim_watts: float = Field(65.0, gt=0, description="CPU power attributed to the simulation (W), > 0")
+    gpu_watts: float = Field(700.0, gt=0, description="GPU board power for the GPU scenario (W), > 0")
+    gpu_speedup: float = Field(50.0, gt=0, description="assumed GPU speed-up over the timed CPU run, > 0")
+    qpu_watts: float = Field(25000.0, gt=0, description="QPU wall power incl. dilution refrigerator (W), > 0")
+    shots: int = Field(1000, ge=1, description="QPU shots per inference, >= 1")
+    t_layer_s: float = Field(100e-9, gt=0, description="QPU time per circuit moment (s), > 0")
+    t_readout_s: float = Field(1e-6, ge=0, description="QPU readout time per shot (s), >= 0")
+    t_reset_s: float = Field(250e-6, ge=0, description="QPU reset / repetition delay per shot (s), >= 0")
+
+    @field_validator("qubits")
+    @classmethod
+    def _qubits(cls, v: list[int]) -> list[int]:
+        if any(not 2 <= n <= 26 for n in v) or len(set(v)) != len(v):
+            raise ValueError("widths must be distinct integers 2..26 (26 qubits = 512 MiB per state)")
+        return v
+
+
+class PQCParams(_Section):
+    """PQC head (specs/pqc_head.md): training, qsim evaluation, sweep/ablations, classical heads,
+    energy estimate. Circuit shapes live in ``circuits``, the main-module width is ``qubits``."""
+
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (the DVC matrix), distinct integers >= 0")
+    epochs: int = Field(12, ge=1, le=10000, description="training epochs (best validation epoch kept), 1..10000")
+    batch_size: int = Field(64, ge=1, le=65536, description="training mini-batch, 1..65536")
+    lr: float = Field(0.05, gt=0, le=10, description="Adam learning rate, in (0, 10]")
+    input_scale: float = Field(1.0, gt=0, le=100,
+                               description="initial angle scale of the main module's RY(scale_j * z_j) encoding, in (0, 100]")
+    trainable_scale: bool = Field(True, description="train the per-input angle scales (E * Q_c extra parameters)")
+    init_range: float = Field(3.141592653589793, gt=0, le=10,
+                              description="circuit angles start uniform in [-init_range, init_range], in (0, 10]")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads for training, 1..256")
+    shots: list[int] = Field([100, 1000, 10000], description="finite-shot evaluations on qsim, each an integer >= 1")
+    noise: list[float] = Field([0.001, 0.01], description="depolarising probabilities (qsim trajectories), each in (0, 0.75]")
+    noise_rows: int = Field(64, ge=1, description="test rows (fixed seeded subset) of the noisy evaluation, >= 1")
+    trajectories: int = Field(16, ge=1, le=100000, description="qsim trajectories per noisy expectation value, 1..100000")
+    sweep_qubits: list[int] = Field([2, 4, 6, 8, 10], description="main-module widths of the sweep, each 1..16")
+    sweep_seeds: list[int] = Field([0], min_length=1, description="seeds of each sweep/ablation point, distinct >= 0")
+    sweep_epochs: int = Field(6, ge=1, le=10000, description="training epochs of each sweep/ablation point, 1..10000")
+    ablations: list[Literal["no_encoder", "no_reupload", "range1"]] = Field(
+        ["no_encoder", "no_reupload", "range1"], description="ablations: no_encoder, no_reupload, range1")
+    classical: PQCClassicalParams = PQCClassicalParams()
+    energy: PQCEnergyParams = PQCEnergyParams()
+
+    @field_validator("seeds", "sweep_seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError("seeds must be distinct integers >= 0")
+        return v
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: list[int]) -> list[int]:
+        if any(s < 1 for s in v):
+            raise ValueError("every shot count must be an integer >= 1")
+        return v
+
+    @field_validator("noise")
+    @classmethod
+    def _noise(cls, v: list[float]) -> list[float]:
+        if any(not 0 < p <= 0.75 for p in v):
+            raise ValueError("every depolarising probability must be in (0, 0.75]")
+        return v
+
+    @field_validator("sweep_qubits")
+    @classmethod
+    def _sweep(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= n <= 16 for n in v) or len(set(v)) != len(v):
+            raise ValueError("sweep widths must be distinct integers 1..16 (trained on the CPU in the default DAG)")
+        return v
+
+
 # ---------------------------------------------------------------- registry and loading
 SECTIONS: dict[str, type[BaseModel]] = {
     "data.chars": CharsParams,
@@ -324,6 +438,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "qpa": QPAParams,
     "circuits": CircuitsParams,
     "simulator": SimulatorParams,
+    "pqc": PQCParams,
 }
 
 

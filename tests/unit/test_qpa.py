@@ -145,3 +145,65 @@ def test_merge_export_keeps_embeddings_and_logits(tiny_lm, tmp_path):
             "print(m(input_ids=torch.tensor([[1, 2]])).logits.shape)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-1500:]
+
+
+# ---------------------------------------------------------------- full backprop (target_modules beyond lm_head)
+def _full_cfg(method, targets, **kw):
+    return TrainConfig(method=method, steps=kw.pop("steps", 12), batch_tokens=64, lr=1e-2, seed=0, rank=2, alpha=4.0,
+                       dropout=0.0, n_qubits=4, layers=2, eval_every=kw.pop("eval_every", 12),
+                       target_modules=tuple(targets), **kw)
+
+
+def test_full_path_matches_cached_path_on_lm_head(tiny, tiny_lm):
+    # oracle: with lm_head as the only target, the full forward on token ids must give the cached path's losses
+    from quantum_llm.qpa.train import TokenData, Trainer, split_indices
+
+    model, _, lines = tiny
+    f = features.train_features(model, lines * 4, train_tokens=200, pad_id=0)
+    data = TokenData.from_features(f)
+    assert torch.equal(data.lines[data.line_of, data.pos_of + 1], f["y"])
+    cfg = _full_cfg("qpa", ["lm_head"])
+    cached = Trainer(model.get_output_embeddings().weight.detach(), cfg)
+    full = Trainer(None, cfg, model=AutoModelForCausalLM.from_pretrained(tiny_lm))
+    full.generator.load_state_dict(cached.generator.state_dict())
+    tr, va = split_indices(len(f["y"]), 0.1, 0)
+    assert full.loss_tokens(data, va) == pytest.approx(cached.loss(f["h"][va], f["y"][va]), abs=1e-4)
+    idx = tr[:64]
+    assert full.step_tokens(data, idx) == pytest.approx(cached.step(f["h"][idx], f["y"][idx]), abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["lora", "qpa", "control"])
+def test_full_backprop_on_q_v_proj(tiny, tiny_lm, method):
+    from quantum_llm.qpa.train import TokenData, train_full
+
+    model, _, lines = tiny
+    data = TokenData.from_features(features.train_features(model, lines * 8, train_tokens=400, pad_id=0))
+    cfg = _full_cfg(method, ["q_proj", "v_proj"], steps=15, eval_every=15)
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    frozen = {k: v.clone() for k, v in fresh.state_dict().items()}
+    seen = []
+    out = train_full(fresh, data, cfg, on_log=seen.append)
+    assert out.history[-1]["val_loss"] < out.history[0]["val_loss"] - 0.02
+    names = {t.name for t in lora_targets(out.peft_model)}
+    assert names == {f"model.layers.{i}.self_attn.{m}" for i in range(2) for m in ("q_proj", "v_proj")}
+    assert set(out.factors) == names
+    if method != "lora":
+        # every module's factors come from the generator, m summed over all of them
+        assert out.generator.spec.m == sum(2 * (t.d_in + t.d_out) for t in out.generator.spec.targets)
+        start = out.generator.probs.theta if method == "qpa" else out.generator.probs.logits
+        assert start.requires_grad and any(p.grad is not None and p.grad.abs().sum() > 0
+                                           for p in out.generator.parameters())
+    base_keys = [k for k in out.peft_model.state_dict() if "lora_" not in k]
+    assert all(torch.equal(out.peft_model.state_dict()[k], frozen[k.removeprefix("base_model.model.")
+                                                                   .replace(".base_layer", "")]) for k in base_keys)
+
+
+def test_target_names_are_checked_against_the_model(tiny_lm):
+    from quantum_llm.config import ParamsError
+    from quantum_llm.qpa.adapter import check_targets, linear_names
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    assert {"q_proj", "v_proj", "lm_head", "down_proj"} <= set(linear_names(model))
+    check_targets(model, ["q_proj", "v_proj", "lm_head"])
+    with pytest.raises(ParamsError, match="valid: .*q_proj"):
+        check_targets(model, ["q_proj", "c_attn"])

@@ -106,3 +106,41 @@ def test_float32_default_and_no_grad_path():
     torch.testing.assert_close(p.sum(1), torch.ones(3), atol=1e-5, rtol=0)
     p[:, 0].sum().backward()
     assert theta.grad is not None and torch.isfinite(theta.grad).all()
+
+
+@pytest.mark.parametrize("chunk", [128, 512])  # >= the widest block row (128)
+def test_tiny_scratch_chunks_give_the_same_states_and_gradients(monkeypatch, chunk):
+    """Rows longer than the scratch buffer are split (along R, A and the CNOT swap halves):
+    the result must not depend on the chunk size (shared, per-sample and long-range ops)."""
+    from quantum_llm.quantum import torch_sim
+    spec = pqc_main(9, 7, reuploads=2, depth=1, conn_range=3, readout_qubits=2)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.uniform(-3, 3, (2, 7)), requires_grad=True)
+    coef = torch.tensor(rng.normal(size=2**9))
+
+    w0 = rng.uniform(-3, 3, len(spec.weight_symbols))
+
+    def run():
+        w = torch.tensor(w0, requires_grad=True)
+        s = tc.state(weights=w, data=x)
+        p = tc.probabilities(weights=w, data=x)
+        ((s.square() @ coef).sum() + (p @ coef).sum()).backward()
+        out = s.detach().clone(), p.detach().clone(), w.grad.clone(), x.grad.clone()
+        x.grad = None
+        return out
+
+    ref = run()
+    monkeypatch.setattr(torch_sim, "CHUNK_ELEMS", chunk)
+    for a, b in zip(run(), ref, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+def test_long_row_contraction_split_matches_finite_differences():
+    """Batch 1 on 14 qubits: the window at qubit 0 has rows of R = 512 amplitudes, where the
+    gradient contraction splits each row's K (a separate code path from the batched one)."""
+    spec = qpa_ansatz(14, 1)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    coef = torch.linspace(-1, 1, 2**14, dtype=torch.float64)
+    theta = torch.tensor(np.random.default_rng(4).uniform(-3, 3, 14), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: tc.probabilities(t) @ coef, (theta,))

@@ -1,11 +1,15 @@
-"""Cached final hidden states of the frozen base model, for lm_head-only adaptation.
+"""Cached final hidden states of the frozen base model, for lm_head-only adaptation, and the
+token ids behind them, for every other target (full backprop).
 
 When only ``lm_head`` is adapted the backbone's output never changes, so it is computed once
 here and every training step and evaluation is a (tokens x d) @ (d x vocab) product: this is
 what makes a 135M model practical on 2 CPU cores.
 
 - train: the first lines of the LM training split until ``train_tokens`` next-token targets;
-  each line on its own (no packing), as in the paper. Stored (T, d) states and (T,) targets.
+  each line on its own (no packing), as in the paper. Stored (T, d) states and (T,) targets,
+  plus the token ids of the picked lines (``lines`` (L, P) right-padded, ``line_len`` (L,)) and
+  where each target sits (``line_of``, ``pos_of`` (T,): the input position that predicts it),
+  for the full-backprop path (target modules other than ``lm_head``, whose input changes).
 - test: the first ``test_lines`` lines of the test split, each right-padded to
   ``padded_length`` with the pad token (EOS) and an attention mask that hides the pads, as in
   the paper's protocol. Stored (M, P, d) states, (M, P) ids and a (M, P) mask of real tokens,
@@ -59,8 +63,12 @@ def train_features(model, lines: list[list[int]], train_tokens: int, pad_id: int
             states[k] = (h[j, : n - 1], ids[j, 1:n])
     h = torch.cat([states[k][0] for k in range(len(picked))])[:train_tokens]
     y = torch.cat([states[k][1] for k in range(len(picked))])[:train_tokens]
+    lines_t, _ = _pad(picked, max(len(ln) for ln in picked), pad_id)
+    line_of = torch.cat([torch.full((len(ln) - 1,), k, dtype=torch.long) for k, ln in enumerate(picked)])[:train_tokens]
+    pos_of = torch.cat([torch.arange(len(ln) - 1) for ln in picked])[:train_tokens]
     log.info("train features: %d lines, %d targets", len(picked), len(y))
-    return {"h": h.contiguous(), "y": y.contiguous()}
+    return {"h": h.contiguous(), "y": y.contiguous(), "lines": lines_t,
+            "line_len": torch.tensor([len(ln) for ln in picked]), "line_of": line_of, "pos_of": pos_of}
 
 
 def test_features(model, lines: list[list[int]], n_lines: int, padded_length: int, pad_id: int,

@@ -19,14 +19,17 @@ Design (see docs/quantum.md):
   windows that end 1-2 qubits before the last qubit are widened to the last qubit so the
   multiply never has a tiny inner stride. The state is real (float) when every gate is real,
   complex only when some gate needs it.
-* States are updated in place, chunk by chunk through a small scratch buffer, so the forward
-  pass holds one state and the backward pass two.
+* States are updated in place, chunk by chunk through a scratch buffer of ``CHUNK_ELEMS``
+  amplitudes whatever the state size (a row longer than that is split along its last axis), so
+  the forward pass holds one state and the backward pass two, plus 1 MiB.
 * Gradients: :class:`_Evolve` is a ``torch.autograd.Function`` using adjoint differentiation.
   Backward keeps the final state ``psi`` and its adjoint ``lam``; for each block from the last
   to the first it forms ``C = sum lam conj(psi)^T`` over the window (one multiply), turns it
-  into ``dL/dU = C @ U`` and un-computes ``psi`` and ``lam`` with ``U^H`` (stacked, one
-  multiply). The small block matrices are built from the angles with ordinary autograd, so
-  ``dL/dU`` flows on to the angles. No per-gate activations are stored.
+  into ``dL/dU = C @ U`` and un-computes ``psi`` and ``lam`` with ``U^H``, chunk by chunk while
+  the chunk is in cache: three GEMM passes per block against the forward's one (see
+  docs/quantum.md for why the contraction is not made cheaper). The small block matrices are built from the angles with ordinary autograd, so
+  ``dL/dU`` flows on to the angles. No per-gate activations are stored. The sweep stops at the
+  earliest block that needs a gradient (leading data-encoding blocks are not un-computed).
 
 Qubit 0 is the most significant bit of a basis index, as in Cirq.
 """
@@ -34,7 +37,6 @@ Qubit 0 is the most significant bit of a basis index, as in Cirq.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -201,22 +203,35 @@ def _views(x: torch.Tensor, lo: int, hi: int, n: int) -> tuple[int, int, int, in
 
 
 def _block_steps(N: int, d: int, A: int, R: int, per_row: bool):
-    """Chunks of a block application: (view shape, slice of the view, matrix rows, kind).
+    """Chunks of a block application: (view shape, index into the view, matrix rows, kind).
 
     Shared U: rows of (N*A, d) [R == 1] or (N*A, d, R). Per-sample U: samples of (N, A, d)
-    [R == 1] or (N, d, R) [A == 1], else one sample at a time as (A, d, R) with U[b].
+    [R == 1] or (N, d, R) [A == 1], else one sample at a time as (A, d, R) with U[b]. A chunk
+    holds at most ``CHUNK_ELEMS`` amplitudes (a row too long for that is split along R, or
+    along A for (N, A, d)), so the scratch buffer never grows with the state.
     """
+    cols = max(1, CHUNK_ELEMS // d)        # at most this many R-columns per (d, R) piece
     if not per_row:
-        shape = (N * A, d) if R == 1 else (N * A, d, R)
+        if R == 1:
+            for a, b in _chunks(N * A, d):
+                yield (N * A, d), slice(a, b), None, "mm"
+            return
         for a, b in _chunks(N * A, d * R):
-            yield shape, slice(a, b), None, "mm" if R == 1 else "lmul"
-    elif R == 1 or A == 1:
-        shape = (N, A, d) if R == 1 else (N, d, R)
-        for a, b in _chunks(N, A * d * R):
-            yield shape, slice(a, b), slice(a, b), "bmm_r" if R == 1 else "bmm_l"
+            for r0 in range(0, R, cols):
+                yield (N * A, d, R), (slice(a, b), slice(None), slice(r0, min(R, r0 + cols))), None, "lmul"
+    elif R == 1:
+        for a, b in _chunks(N, A * d):
+            for a0 in range(0, A, cols):
+                yield (N, A, d), (slice(a, b), slice(a0, min(A, a0 + cols))), slice(a, b), "bmm_r"
+    elif A == 1:
+        for a, b in _chunks(N, d * R):
+            for r0 in range(0, R, cols):
+                yield (N, d, R), (slice(a, b), slice(None), slice(r0, min(R, r0 + cols))), slice(a, b), "bmm_l"
     else:
         for i in range(N):
-            yield (N, A, d, R), i, i, "lmul"
+            for a, b in _chunks(A, d * R):
+                for r0 in range(0, R, cols):
+                    yield (N, A, d, R), (i, slice(a, b), slice(None), slice(r0, min(R, r0 + cols))), i, "lmul"
 
 
 def _mult(kind: str, src: torch.Tensor, U: torch.Tensor, out: torch.Tensor) -> None:
@@ -250,11 +265,22 @@ def _cross(kind: str, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         return part.view(n, S, d, d).sum(1)
     if kind == "bmm_l":
         return torch.bmm(lam, psi.transpose(1, 2))                # (n, d, R) -> (n, d, d)
-    rows, d, R = lam.shape                                        # (rows, d, R) -> (d, d)
-    if R >= d:
+    # (rows, d, R) -> (d, d): a batch of (d, R) @ (R, d) products, summed. R >= MIN_INNER here
+    # (narrower views are widened), so the (rows, d, d) temporary is at most d / MIN_INNER chunks;
+    # copying the window axis first and one long-K GEMM was 3-6x slower (the copies are strided
+    # and a single long-K GEMM runs on one core).
+    rows, d, R = lam.shape
+    if rows >= 8 or R < 512 or R % 4:
         return torch.bmm(lam, psi.transpose(1, 2)).sum(0)
-    # put the window axis first (chunk-sized copies, in cache) so no (rows, d, d) temporary
-    return lam.transpose(0, 1).reshape(d, -1) @ psi.transpose(0, 1).reshape(d, -1).transpose(0, 1)
+    # few long rows (batch 1, a window near qubit 0): split each row's K = R in 4 (strided views,
+    # no copy) so both cores work; 2.7x faster than the plain batch at one row
+    out = None
+    for r in range(rows):
+        q = lam[r].view(d, 4, R // 4).transpose(0, 1)
+        p = psi[r].view(d, 4, R // 4).transpose(0, 1)
+        c = torch.bmm(q, p.transpose(1, 2)).sum(0)
+        out = c if out is None else out + c
+    return out
 
 
 def _apply_block(x: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int, scratch: torch.Tensor) -> None:
@@ -299,11 +325,16 @@ def _apply_cnot(x: torch.Tensor, c: int, t: int, n: int, scratch: torch.Tensor) 
     v = x.view(N, 2**lo, 2, 2 ** (hi - lo - 1), 2, 2 ** (n - 1 - hi))
     sub = v[:, :, 1] if c == lo else v[:, :, :, :, 1]          # the control-1 half
     a, b = (sub[..., 0, :], sub[..., 1, :]) if c == lo else (sub[:, :, 0], sub[:, :, 1])
-    for i, j in _chunks(N, x.shape[1] // 4):
-        tmp = scratch[: a[i:j].numel()].view(a[i:j].shape)
-        tmp.copy_(a[i:j])
-        a[i:j].copy_(b[i:j])
-        b[i:j].copy_(tmp)
+    a, b = a.view(-1, *a.shape[2:]), b.view(-1, *b.shape[2:])  # (N * 2**lo, 2**m, 2**r) views
+    P, M, Q = a.shape
+    for i, j in _chunks(P, M * Q):            # chunks of at most CHUNK_ELEMS amplitudes
+        for k, m in _chunks(M, Q):
+            for r0, r1 in _chunks(Q, 1):
+                idx = (slice(i, j), slice(k, m), slice(r0, r1))
+                tmp = scratch[: a[idx].numel()].view(a[idx].shape)
+                tmp.copy_(a[idx])
+                a[idx].copy_(b[idx])
+                b[idx].copy_(tmp)
 
 
 def _apply_perm(x: torch.Tensor, op: _Perm, n: int, scratch: torch.Tensor, inverse: bool = False) -> None:
@@ -321,15 +352,25 @@ def _initial(psi0: torch.Tensor | None, shape: tuple[int, int], dtype, device) -
 
 
 def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats, needs) -> list:
-    """Walk the program backwards, un-computing psi and lam in place; dL/dU for each block."""
-    scratch = torch.empty(max(CHUNK_ELEMS, psi.shape[1]), dtype=psi.dtype, device=psi.device)
+    """Walk the program backwards, un-computing psi and lam in place; dL/dU for each block.
+
+    The sweep stops at the earliest block that needs a gradient: the ops before it (e.g. the
+    first angle-encoding blocks when the data need no gradient) are never un-computed.
+    """
+    scratch = torch.empty(CHUNK_ELEMS, dtype=psi.dtype, device=psi.device)
     grads: list[torch.Tensor | None] = [None] * len(mats)
+    if not any(needs):
+        return grads
+    ops = program.ops
+    first_needed = needs.index(True)                       # block index, in program order
+    stop = [i for i, op in enumerate(ops) if isinstance(op, _Block)][first_needed]  # op index
     mi = len(mats)
-    for k, op in enumerate(reversed(program.ops)):
+    for k in range(len(ops) - 1, stop - 1, -1):
+        op = ops[k]
         if isinstance(op, _Block):
             mi -= 1
             grads[mi] = _backward_block(psi, lam, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
-                                        last=k == len(program.ops) - 1)
+                                        last=k == stop)
         elif isinstance(op, _Perm):
             _apply_perm(psi, op, program.n, scratch, inverse=True)
             _apply_perm(lam, op, program.n, scratch, inverse=True)
@@ -404,7 +445,7 @@ class _Program:
         return self._cache[key]
 
     def run(self, psi: torch.Tensor, mats: Sequence[torch.Tensor]) -> None:
-        scratch = torch.empty(max(CHUNK_ELEMS, psi.shape[1]), dtype=psi.dtype, device=psi.device)
+        scratch = torch.empty(CHUNK_ELEMS, dtype=psi.dtype, device=psi.device)
         mi = 0
         for op in self.ops:
             if isinstance(op, _Block):
@@ -587,14 +628,3 @@ def z_expectations(p: torch.Tensor, n: int, qubits: Sequence[int]) -> torch.Tens
         s = p.view(B, 2**q, 2, 2 ** (n - 1 - q)).sum((1, 3))   # (B, 2)
         out.append(s[:, 0] - s[:, 1])
     return torch.stack(out, -1)
-
-
-def n_amplitudes(n: int) -> int:
-    return 1 << n
-
-
-def log2_int(x: int) -> int:
-    n = int(math.log2(x))
-    if 2**n != x:
-        raise ValueError(f"{x} is not a power of two")
-    return n

@@ -1,0 +1,97 @@
+"""Stage qpa_qubits_summary: QPA perplexity vs qubits. Collects every qpa_qubits@<N> point
+(qpa.sweep_qubits) and the default pipeline's own point (N = top-level ``qubits``, train_qpa@0
+scored by evaluate_qpa on qsim-exact weights; added when N is not in the sweep), with LoRA and the
+base model for reference, into metrics/qpa/qubits.json and metrics/qpa/ppl_vs_qubits.png."""
+
+import argparse
+import json
+from pathlib import Path
+
+from quantum_llm.config import load_section, load_shared
+from quantum_llm.io import atomic_file, write_json
+from quantum_llm.lineage import git_state, params_hash
+from quantum_llm.stage import InputError, run_stage
+
+PROTOCOL = ("QPA trained with seed 0 at each qubit count N (qpa.sweep_qubits; same data, steps, batch, lr and "
+            "LoRA layers as train_qpa; circuit = circuits.qpa_layers x (RY column + CNOT {conn}); n_mlp = "
+            "ceil(m / 2**N)). ppl_masked: WikiText-2 test, first qpa.test_lines lines, next-token loss over real "
+            "tokens only. Sweep points use the weights the torch simulator generates from exact probabilities "
+            "(equal to qsim exact within 1e-7); the point with source 'train_qpa@0' is the default pipeline's "
+            "run scored on qsim-exact weights. lora_ppl_masked: the LoRA baseline, seed 0 (mean over qpa.seeds "
+            "in lora_ppl_masked_mean). trainable_params: QNN angles + mapping model; lora_params: LoRA's m.")
+
+
+def _read(path: Path, stage: str) -> dict:
+    if not path.is_file():
+        raise InputError(f"{path} not found; run `dvc repro {stage}` first")
+    return json.loads(path.read_text())
+
+
+def plot(doc: dict, out) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = doc["points"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot([p["qubits"] for p in pts], [p["ppl_masked"] for p in pts], marker="o", label="QPA (seed 0)")
+    for p in pts:
+        ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl_masked"]), fontsize=7,
+                    textcoords="offset points", xytext=(0, 6), ha="center")
+    ax.axhline(doc["lora_ppl_masked"], linestyle="--", label="LoRA (seed 0)")
+    ax.axhline(doc["base_ppl_masked"], linestyle=":", color="gray", label="base model")
+    ax.set_xlabel("qubits N (labels: trainable parameters as % of LoRA's)")
+    ax.set_ylabel("test perplexity (padding masked)")
+    ax.set_title("QPA: perplexity vs qubits")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120, format="png")
+    plt.close(fig)
+
+
+def main(args: argparse.Namespace) -> None:
+    shared, p, circ = load_shared(), load_section("qpa"), load_section("circuits")
+    points = [dict(_read(args.points / str(n) / "point.json", f"qpa_qubits@{n}"), source=f"qpa_qubits@{n}")
+              for n in p.sweep_qubits]
+    runs = _read(args.eval_runs, "evaluate_qpa")["runs"]
+
+    def ppl(variant: str, seed: int) -> dict:
+        row = next((r for r in runs if r["variant"] == variant and r["seed"] == seed), None)
+        if row is None:
+            raise InputError(f"{args.eval_runs} has no {variant} run for seed {seed}; run `dvc repro evaluate_qpa`")
+        return row
+
+    lora = [r["ppl_masked"] for r in runs if r["variant"] == "lora"]
+    if shared.qubits not in p.sweep_qubits:
+        own, gen = ppl("qpa_exact", 0), _read(args.qpa_run / "generator.json", "train_qpa@0")
+        m = sum(p.rank * (t["d_in"] + t["d_out"]) for t in gen["spec"]["targets"])
+        points.append({"qubits": shared.qubits, "ppl_masked": own["ppl_masked"], "ppl_padded": own["ppl_padded"],
+                       "trainable_params": own["trainable"], "lora_params": m, "ratio_to_lora": own["trainable"] / m,
+                       "circuit_hash": gen["circuit_hash"], "seed": 0, "source": "train_qpa@0",
+                       "weights": "qsim exact"})
+    points.sort(key=lambda q: q["qubits"])
+    doc = {"protocol": PROTOCOL.format(conn=circ.qpa_connectivity), "target_modules": p.target_modules,
+           "points": points, "lora_ppl_masked": ppl("lora", 0)["ppl_masked"],
+           "lora_ppl_masked_mean": sum(lora) / len(lora), "base_ppl_masked": ppl("base", 0)["ppl_masked"]}
+    # lineage for the report: params of this sweep, the data (the features evaluate_qpa scored), commit;
+    # each point carries its own circuit_hash
+    eval_manifest = _read(args.eval_runs.parent / "manifest.json", "evaluate_qpa")
+    doc["lineage"] = {"params_hash": params_hash({"qubits": shared.qubits, "qpa": p.model_dump(),
+                                                  "circuits": circ.model_dump()}),
+                      "data_hash": eval_manifest["inputs"].get("data/features/qpa/manifest.json"),
+                      "git": git_state()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, doc)
+    with atomic_file(args.plot, "wb") as fh:
+        plot(doc, fh)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--points", type=Path, required=True, help="models/qpa/qubits (holds <N>/point.json)")
+    parser.add_argument("--eval-runs", type=Path, required=True, help="metrics/qpa/eval/runs.json")
+    parser.add_argument("--qpa-run", type=Path, required=True, help="models/qpa/train/qpa-0 (its generator.json)")
+    parser.add_argument("--out", type=Path, required=True, help="metrics/qpa/qubits.json")
+    parser.add_argument("--plot", type=Path, required=True, help="metrics/qpa/ppl_vs_qubits.png")
+    run_stage(main, parser)
