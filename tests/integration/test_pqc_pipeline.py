@@ -60,7 +60,8 @@ def test_pqc_stages_train_evaluate_summarise_with_lineage(tiny_repo):
     assert [c["epoch"] for c in curve] == [1, 2] and all(c["train_loss"] > 0 for c in curve)
 
     sweep = json.loads((repo / "metrics/pqc/sweep.json").read_text())
-    assert [r["qubits"] for r in sweep["qubits"]] == [2, 3] and [a["name"] for a in sweep["ablations"]] == ["no_encoder"]
+    # the default width (7) joins the widths: the same-budget reference of the ablations
+    assert [r["qubits"] for r in sweep["qubits"]] == [2, 3, 7] and [a["name"] for a in sweep["ablations"]] == ["no_encoder"]
     assert sweep["full"]["qubits"] == 7
     energy = json.loads((repo / "metrics/pqc/energy.json").read_text())
     assert [m["qubits"] for m in energy["measured"]] == [4, 6, 8] and energy["paper_crossover"] == 46
@@ -69,12 +70,24 @@ def test_pqc_stages_train_evaluate_summarise_with_lineage(tiny_repo):
         assert (repo / "metrics/pqc" / png).read_bytes()[:4] == b"\x89PNG"
     assert "92.70" in (repo / "metrics/pqc/summary.md").read_text()
 
-    # nothing left to do; a new width (what `dvc exp run -S qubits=8` sets) makes the PQC chain stale
+    # nothing left to do; a new width makes the PQC chain stale
     assert "Running stage" not in run(["dvc", "repro", "pqc_summary"], repo).stdout
     set_params(repo / "params.yaml", {"qubits": 8})
     status = run(["dvc", "status", "--with-deps", "pqc_summary"], repo).stdout
     for stage in ("circuits", "train_pqc@0", "pqc_sweep", "pqc_summary"):
         assert f"{stage}:" in status
+
+    # a qubit experiment against the committed run: `dvc exp run -S qubits=N`, then `dvc plots diff`
+    run(["git", "checkout", "params.yaml"], repo)
+    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "q7"]):
+        run(cmd, repo)
+    run(["dvc", "exp", "run", "-n", "q3", "-S", "qubits=3", "pqc_summary"], repo)
+    exp = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert "q3" in json.dumps(exp)
+    plots = json.loads(run(["dvc", "plots", "diff", "HEAD", "q3", "--json"], repo).stdout)
+    revs = {rev for key, items in plots.items() if "pqc-0.json" in key
+            for item in items for rev in item.get("revisions", [])}
+    assert {"HEAD", "q3"} <= revs, plots.keys()
 
 
 def test_bad_pqc_param_stops_with_one_line(tiny_repo):

@@ -32,7 +32,7 @@ class EnergyModel:
 
     sim_watts: float = 65.0          # CPU package power attributed to the simulation (desktop TDP class)
     gpu_watts: float = 700.0         # GPU board power (H100 SXM TDP) for the GPU scenario
-    gpu_speedup: float = 50.0        # GPU statevector speed vs this 2-thread CPU (assumed, not measured)
+    gpu_speedup: float = 50.0        # GPU statevector speed vs the timed CPU run (assumed, not measured)
     qpu_watts: float = 25_000.0      # superconducting QPU wall power incl. dilution refrigerator and electronics
     shots: int = 1000                # shots per inference on the QPU
     t_layer_s: float = 100e-9        # one circuit moment (2-qubit gate class) on the QPU

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_file
+
 SELECTION_RULE = ("best validation accuracy over the training epochs (ties -> earliest epoch); "
                   "hyperparameters fixed in params.yaml, the test split is used only for the reported numbers")
 
@@ -117,11 +119,11 @@ def plot_acc_vs_qubits(sweep: dict, classical: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [r["qubits"] for r in sweep["qubits"]]
     ax.errorbar(xs, [r["acc"]["mean"] for r in sweep["qubits"]], yerr=[r["acc"]["std"] for r in sweep["qubits"]],
-                marker="o", capsize=3, label="PQC head (sweep)")
+                marker="o", capsize=3, label="PQC head (sweep budget: sweep_seeds, sweep_epochs)")
     if sweep.get("full"):
         f = sweep["full"]
         ax.errorbar([f["qubits"]], [f["acc"]["mean"]], yerr=[f["acc"]["std"]], marker="s", color="C3", capsize=3,
-                    label="PQC head (train_pqc, default)")
+                    label="PQC head (train_pqc budget: pqc.seeds, pqc.epochs)")
     for i, h in enumerate(classical):
         ax.axhline(h["acc_exact"]["mean"], ls="--", lw=1, color=f"C{i + 4}", label=h["head"])
     ax.axhline(PAPER["quantum"], ls=":", color="k", lw=1, label="paper quantum 92.70")
@@ -129,7 +131,8 @@ def plot_acc_vs_qubits(sweep: dict, classical: list[dict], path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -154,7 +157,8 @@ def plot_acc_vs_noise(q: dict, path: Path) -> None:
     a2.set_xlabel(f"depolarising p (n = {q['noise_subset']['n']} test rows)")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -183,7 +187,8 @@ def plot_energy(report: dict, path: Path) -> None:
     a2.set_ylabel("joules per inference")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
 
 

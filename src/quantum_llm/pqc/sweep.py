@@ -35,8 +35,12 @@ def run_point(name: str, cfg: HeadConfig, splits: dict[str, Split], *, seeds: li
 
 
 def sweep_points(base: HeadConfig, sweep_qubits: list[int], ablations: list[str]) -> dict[str, HeadConfig]:
-    """Point name -> config: ``q<N>`` for each width (full head), ablation names at the default width."""
-    pts = {f"q{n}": replace(base, qubits=n, main_readout=min(base.main_readout, n)) for n in sweep_qubits}
+    """Point name -> config: ``q<N>`` for each width (full head), ablation names at the default width.
+
+    With ablations, the default width is always a width point too: the full head at the same budget
+    (sweep seeds and epochs) is what each ablation is compared with."""
+    widths = sorted(set(sweep_qubits) | ({base.qubits} if ablations else set()))
+    pts = {f"q{n}": replace(base, qubits=n, main_readout=min(base.main_readout, n)) for n in widths}
     for a in ablations:
         pts[a] = HeadConfig.from_params(base.qubits, base, input_scale=base.input_scale, ablation=a,
                                         trainable_scale=base.trainable_scale, init_range=base.init_range)
