@@ -328,7 +328,7 @@ def qisa_section(metrics: Path) -> Section:
     protocols = s.get("protocols", {})
     return Section(
         "qisa", c["title"], c["paper"], c["source"],
-        {"paper": "the published attention (softmax(A)^T v, variant qisa_paper); teacher-forced metrics "
+        {"paper": "the published attention (softmax(A)^T v, variant qisa_paper); metrics "
                   + protocols.get("paper", ""),
          "corrected": "the causal product softmax(A) v (variant qisa), the same metrics; the model is checked "
                       "for causality automatically"},
