@@ -85,9 +85,9 @@ def test_pqc_stages_train_evaluate_summarise_with_lineage(tiny_repo):
     exp = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     assert "q3" in json.dumps(exp)
     plots = json.loads(run(["dvc", "plots", "diff", "HEAD", "q3", "--json"], repo).stdout)
-    revs = {rev for key, items in plots.items() if "pqc-0.json" in key
+    revs = {rev for key, items in plots["data"].items() if "pqc-0.json" in key
             for item in items for rev in item.get("revisions", [])}
-    assert {"HEAD", "q3"} <= revs, plots.keys()
+    assert {"HEAD", "q3"} <= revs, plots["data"].keys()
 
 
 def test_bad_pqc_param_stops_with_one_line(tiny_repo):
