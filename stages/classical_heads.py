@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quantum_llm.config import load_section
 from quantum_llm.io import write_json
-from quantum_llm.lineage import build_manifest
+from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.pqc.classical import classical_heads
 from quantum_llm.pqc.data import load_splits
 from quantum_llm.stage import run_stage
@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> None:
     manifest = build_manifest("classical_heads", {"pqc.seeds": p.seeds, "pqc.classical": c.model_dump()},
                               [args.data / f"{s}.parquet" for s in ("train", "validation", "test")])
     write_json(args.out, {"units": "percent", "heads": heads,
-                          "lineage": {k: manifest[k] for k in ("params_hash", "git", "created")}})
+                          "lineage": lineage_block(manifest)})
 
 
 if __name__ == "__main__":

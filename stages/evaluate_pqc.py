@@ -7,7 +7,7 @@ from pathlib import Path
 
 from quantum_llm.config import load_section, load_shared
 from quantum_llm.io import write_json
-from quantum_llm.lineage import build_manifest
+from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.pqc.data import load_split
 from quantum_llm.pqc.evaluate import evaluate_head
 from quantum_llm.pqc.model import load_head
@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> None:
                                                "pqc.trajectories": p.trajectories, "simulator.seed": seed},
                               [*folders, args.data / "test.parquet"])
     write_json(args.out, {"units": "percent", "runs": runs,
-                          "lineage": {k: manifest[k] for k in ("params_hash", "git", "created")}})
+                          "lineage": lineage_block(manifest)})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 
 from quantum_llm.config import load_section
 from quantum_llm.io import write_json
-from quantum_llm.lineage import build_manifest
+from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.qisa.evaluate import evaluate_model
 from quantum_llm.qisa.model import load_checkpoint
 from quantum_llm.qisa.train import load_split, load_vocab
@@ -26,8 +26,7 @@ def main(args: argparse.Namespace) -> None:
     manifest = build_manifest("evaluate_qisa", {"qisa.eval": p.model_dump()},
                               [args.model / "model.pt", args.data / "test.parquet"])
     # inputs as a list, so `dvc metrics show` does not grow a column per input path
-    metrics["lineage"] = {**{k: manifest[k] for k in ("params_hash", "git", "created")},
-                          "inputs": [{"path": k, "sha256": v} for k, v in manifest["inputs"].items()]}
+    metrics["lineage"] = lineage_block(manifest, inputs=[{"path": k, "sha256": v} for k, v in manifest["inputs"].items()])
     write_json(args.out, metrics)
 
 

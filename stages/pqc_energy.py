@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quantum_llm.config import load_section
 from quantum_llm.io import write_json
-from quantum_llm.lineage import build_manifest
+from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.pqc.energy import EnergyModel, energy_report
 from quantum_llm.pqc.report import plot_energy
 from quantum_llm.stage import run_stage
@@ -18,9 +18,8 @@ def main(args: argparse.Namespace) -> None:
     report = energy_report(circuits, e.qubits, repeats=e.repeats, cpu_threads=e.cpu_threads, fit_from=e.fit_from,
                            model=model)
     m = build_manifest("pqc_energy", {"circuits": circuits.model_dump(), "pqc.energy": e.model_dump()}, [])
-    report["lineage"] = {"params_hash": m["params_hash"], "git": m["git"], "created": m["created"],
-                         "circuit_hash": "one main module per width, built from params (not trained)",
-                         "data_hash": "n/a (timing only: no data)"}
+    report["lineage"] = lineage_block(m, circuit_hash="one main module per width, built from params (not trained)",
+                                      data_hash="n/a (timing only: no data)")
     write_json(args.out, report)
     plot_energy(report, args.plot)
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from quantum_llm.config import load_section, load_shared
-from quantum_llm.io import atomic_file, write_json
-from quantum_llm.lineage import git_state, params_hash
+from quantum_llm.io import pyplot, save_png, write_json
+from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.stage import InputError, run_stage
 
 PROTOCOL = ("QPA trained with seed 0 at each qubit count N (qpa.sweep_qubits; same data, steps, batch, lr and "
@@ -27,12 +27,8 @@ def _read(path: Path, stage: str) -> dict:
     return json.loads(path.read_text())
 
 
-def plot(doc: dict, out) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(doc: dict, out: Path) -> None:
+    plt = pyplot()
     pts = doc["points"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot([p["qubits"] for p in pts], [p["ppl_masked"] for p in pts], marker="o", label="QPA (seed 0)")
@@ -46,8 +42,7 @@ def plot(doc: dict, out) -> None:
     ax.set_title("QPA: perplexity vs qubits")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=120, format="png")
-    plt.close(fig)
+    save_png(fig, out, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
 def main(args: argparse.Namespace) -> None:
@@ -75,16 +70,15 @@ def main(args: argparse.Namespace) -> None:
            "points": points, "lora_ppl_masked": ppl("lora", 0)["ppl_masked"],
            "lora_ppl_masked_mean": sum(lora) / len(lora), "base_ppl_masked": ppl("base", 0)["ppl_masked"]}
     # lineage for the report: params of this sweep, the data (the features evaluate_qpa scored), commit;
-    # each point carries its own circuit_hash
+    # each point carries its own circuit_hash; this block has no 'created'
     eval_manifest = _read(args.eval_runs.parent / "manifest.json", "evaluate_qpa")
-    doc["lineage"] = {"params_hash": params_hash({"qubits": shared.qubits, "qpa": p.model_dump(),
-                                                  "circuits": circ.model_dump()}),
-                      "data_hash": eval_manifest["inputs"].get("data/features/qpa/manifest.json"),
-                      "git": git_state()}
+    manifest = build_manifest("qpa_qubits_summary", {"qubits": shared.qubits, "qpa": p.model_dump(),
+                                                     "circuits": circ.model_dump()}, [])
+    doc["lineage"] = lineage_block(manifest, keys=("params_hash", "git"),
+                                   data_hash=eval_manifest["inputs"].get("data/features/qpa/manifest.json"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, doc)
-    with atomic_file(args.plot, "wb") as fh:
-        plot(doc, fh)
+    plot(doc, args.plot)
 
 
 if __name__ == "__main__":

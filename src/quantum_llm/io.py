@@ -5,10 +5,12 @@ artifact at a path DVC would cache."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +81,29 @@ def write_json(target: str | Path, obj: Any) -> None:
     with atomic_file(target) as fh:
         json.dump(obj, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
+
+
+@functools.cache
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend (selected once, on the first call)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig: Any, path: str | Path, **savefig_kw: Any) -> None:
+    """Write ``fig`` as a PNG at ``path`` via :func:`atomic_file` (a crash never leaves a
+    half-written image), then close it. ``savefig_kw`` go to ``fig.savefig`` (dpi, metadata...)."""
+    try:
+        with atomic_file(path, "wb") as fh:
+            fig.savefig(fh, **{"format": "png", **savefig_kw})
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")  # a figure made without pyplot has nothing to close
+        if plt is not None:
+            plt.close(fig)
 
 
 def canonical_json(obj: Any) -> str:

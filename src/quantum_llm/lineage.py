@@ -28,6 +28,8 @@ _VERSIONED = (
     "quantum-llm", "torch", "transformers", "peft", "datasets", "pyarrow", "sentence-transformers",
     "cirq-core", "qsimcirq", "dvc", "prefect", "numpy", "scikit-learn",
 )
+# what a metrics file's ``lineage`` block copies from its stage's manifest (see lineage_block)
+LINEAGE_KEYS = ("params_hash", "git", "created")
 
 
 def params_hash(params: Any) -> str:
@@ -68,6 +70,13 @@ def build_manifest(stage: str, params: dict[str, Any], inputs: list[str | Path],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
+
+
+def lineage_block(manifest: dict[str, Any], /, *, keys: tuple[str, ...] = LINEAGE_KEYS,
+                  **extra: Any) -> dict[str, Any]:
+    """The ``lineage`` block a stage puts in its metrics JSON: ``keys`` taken from ``manifest``
+    (params_hash, git commit/dirty, created), plus ``extra`` (a circuit hash, data hash, inputs...)."""
+    return {**{k: manifest[k] for k in keys}, **extra}
 
 
 def write_manifest(folder: str | Path, stage: str, params: dict[str, Any], inputs: list[str | Path],

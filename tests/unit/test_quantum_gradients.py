@@ -137,10 +137,65 @@ def test_tiny_scratch_chunks_give_the_same_states_and_gradients(monkeypatch, chu
 
 
 def test_long_row_contraction_split_matches_finite_differences():
-    """Batch 1 on 14 qubits: the window at qubit 0 has rows of R = 512 amplitudes, where the
-    gradient contraction splits each row's K (a separate code path from the batched one)."""
+    """Batch 1 on 14 qubits: the window at qubit 0 is one row of R = 512 amplitudes, where the
+    gradient contraction is a single (d, R) @ (R, d) product (a separate code path from the
+    batched one)."""
     spec = qpa_ansatz(14, 1)
     tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
     coef = torch.linspace(-1, 1, 2**14, dtype=torch.float64)
     theta = torch.tensor(np.random.default_rng(4).uniform(-3, 3, 14), requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: tc.probabilities(t) @ coef, (theta,))
+
+
+def _tail_sub_window_circuit():
+    """CNOTs then RYs on qubits 1-2 of 5: the block is widened to the last qubit (R = 1) and its
+    sub-window 1..2 has a right part of 4 amplitudes (the GEMM-then-partial-trace path)."""
+    q = cirq.LineQubit.range(5)
+    a, b = sympy.symbols("a b")
+    circuit = cirq.Circuit([cirq.H(q[4]), cirq.H(q[0]), cirq.CNOT(q[0], q[1]), cirq.CNOT(q[1], q[2]),
+                            cirq.ry(a).on(q[1]), cirq.ry(b).on(q[2])])
+    return circuit, (a, b)
+
+
+@pytest.mark.parametrize("chunk", [None, 128])   # 128: rows split along R, the partial-trace path
+def test_sub_window_contraction_gives_the_full_windows_gradients(monkeypatch, chunk):
+    """Blocks whose parameterised gates end on a narrower sub-window (a CNOT chain then an RY
+    column) contract only that sub-window; the angle gradients must equal the full window's
+    (float64, to 1e-10), with whole and split chunks, shared and per-sample data."""
+    from quantum_llm.quantum import torch_sim
+    if chunk is not None:
+        monkeypatch.setattr(torch_sim, "CHUNK_ELEMS", chunk)
+    paths = set()
+    sub_cross = torch_sim._sub_cross
+
+    def spy(kind, q, p, d, sub):
+        inner = q.numel() // (q.shape[0] * d)
+        paths.add("split" if not q.is_contiguous() else "sub" if sub[2] * inner >= 8
+                  else "sub+trace" if sub[0] > 1 else "full")
+        return sub_cross(kind, q, p, d, sub)
+    monkeypatch.setattr(torch_sim, "_sub_cross", spy)
+    with_sub = torch_sim._Block.__dict__["grad_window"]
+    rng = np.random.default_rng(7)
+    tail, tail_symbols = _tail_sub_window_circuit()
+    cases = [(TorchCircuit(tail, tail_symbols, dtype=torch.float64), 2, 0)]
+    for spec in (qpa_ansatz(9, 3), pqc_main(9, 7, reuploads=2, depth=1, conn_range=2, readout_qubits=2)):
+        cases.append((TorchCircuit.from_spec(spec, dtype=torch.float64), len(spec.weight_symbols),
+                      len(spec.data_symbols)))
+    for tc, n_w, n_x in cases:
+        blocks = [op for op in tc.program.ops if isinstance(op, torch_sim._Block)]
+        assert any(b.grad_window is not None for b in blocks)
+        w0 = rng.uniform(-3, 3, n_w)
+        x = torch.tensor(rng.uniform(-3, 3, (3, n_x))) if n_x else None
+        coef = torch.tensor(rng.normal(size=2**tc.n))
+
+        def grad(tc=tc, w0=w0, x=x, coef=coef):
+            w = torch.tensor(w0, requires_grad=True)
+            (tc.probabilities(weights=w, data=x, batch_size=3) @ coef).sum().backward()
+            return w.grad
+
+        sub = grad()
+        monkeypatch.setattr(torch_sim._Block, "grad_window", property(lambda self: None))
+        full = grad()
+        monkeypatch.setattr(torch_sim._Block, "grad_window", with_sub)
+        torch.testing.assert_close(sub, full, atol=1e-10, rtol=0)
+    assert paths == ({"sub", "sub+trace", "full"} if chunk is None else {"split", "sub+trace", "full"})

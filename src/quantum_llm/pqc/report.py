@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_file
+from ..io import pyplot, save_png
 
 SELECTION_RULE = ("best validation accuracy over the training epochs (ties -> earliest epoch); "
                   "hyperparameters fixed in params.yaml, the test split is used only for the reported numbers")
@@ -113,9 +113,7 @@ def sweep_json(points: list[dict], full: dict | None) -> dict:
 
 
 def plot_acc_vs_qubits(sweep: dict, classical: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [r["qubits"] for r in sweep["qubits"]]
     ax.errorbar(xs, [r["acc"]["mean"] for r in sweep["qubits"]], yerr=[r["acc"]["std"] for r in sweep["qubits"]],
@@ -131,15 +129,11 @@ def plot_acc_vs_qubits(sweep: dict, classical: list[dict], path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
-        fig.savefig(fh, dpi=120, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
 def plot_acc_vs_noise(q: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.5))
     shots = sorted(q["acc_shots"], key=float)
     a1.errorbar([float(s) for s in shots], [q["acc_shots"][s]["mean"] for s in shots],
@@ -157,15 +151,11 @@ def plot_acc_vs_noise(q: dict, path: Path) -> None:
     a2.set_xlabel(f"depolarising p (n = {q['noise_subset']['n']} test rows)")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
-        fig.savefig(fh, dpi=120, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
 def plot_energy(report: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     m = report["measured"]
     a1.semilogy([r["qubits"] for r in m], [r["seconds"] for r in m], "o", label="measured (qsim)")
@@ -187,9 +177,7 @@ def plot_energy(report: dict, path: Path) -> None:
     a2.set_ylabel("joules per inference")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_file(path, "wb") as fh:  # a crash never leaves a half-written plot
-        fig.savefig(fh, dpi=120, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
 def load_json(path: Path) -> dict:

@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from ..io import pyplot, save_png
+
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
@@ -48,11 +50,7 @@ def markdown_table(summary: list[dict], protocol: str) -> str:
 
 def plot_shots(summary: list[dict], out: Path) -> None:
     """Masked PPL vs shots for QPA (exact as a line), with LoRA and base for reference."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     by = {r["variant"]: r for r in summary}
     shots = sorted(int(v.split("_")[-1]) for v in by if v.startswith("qpa_shots_"))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -70,5 +68,4 @@ def plot_shots(summary: list[dict], out: Path) -> None:
     ax.set_title("QPA: perplexity vs shots (mean ± std over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_png(fig, out, dpi=120)

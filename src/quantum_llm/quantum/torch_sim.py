@@ -27,15 +27,19 @@ Design (see docs/quantum.md):
   to the first it forms ``C = sum lam conj(psi)^T`` over the window (one multiply), turns it
   into ``dL/dU = C @ U`` and un-computes ``psi`` and ``lam`` with ``U^H``, chunk by chunk while
   the chunk is in cache: three GEMM passes per block against the forward's one (see
-  docs/quantum.md for why the contraction is not made cheaper). The small block matrices are built from the angles with ordinary autograd, so
-  ``dL/dU`` flows on to the angles. No per-gate activations are stored. The sweep stops at the
-  earliest block that needs a gradient (leading data-encoding blocks are not un-computed).
+  docs/quantum.md for what was measured). When the gates from a block's first parameterised one
+  on stay inside a narrower run of qubits (a CNOT chain then an RY column), only that
+  sub-window is contracted (:func:`_sub_cross`). The small block matrices are built from the
+  angles with ordinary autograd, so ``dL/dU`` flows on to the angles. No per-gate activations
+  are stored. The sweep stops at the earliest block that needs a gradient (leading
+  data-encoding blocks are not un-computed).
 
 Qubit 0 is the most significant bit of a basis index, as in Cirq.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,6 +129,17 @@ class _Block:
     lo: int
     hi: int
     gates: list[_Gate] = field(default_factory=list)
+
+    @property
+    def grad_window(self) -> tuple[int, int] | None:
+        """Qubits (a, b) spanned by the gates from the first parameterised one on, when narrower
+        than the block (e.g. a CNOT chain followed by an RY column): see :func:`_backward_block`."""
+        first = next((i for i, g in enumerate(self.gates) if g.kind != "fixed" and g.symbol >= 0), None)
+        if first is None or self.batched:
+            return None
+        qs = [q for g in self.gates[first:] for q in g.qubits]
+        a, b = min(qs), max(qs)
+        return None if (a, b) == (self.lo, self.hi) else (a, b)
 
     @property
     def qubits(self) -> set[int]:
@@ -270,17 +285,9 @@ def _cross(kind: str, lam: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     # copying the window axis first and one long-K GEMM was 3-6x slower (the copies are strided
     # and a single long-K GEMM runs on one core).
     rows, d, R = lam.shape
-    if rows >= 8 or R < 512 or R % 4:
-        return torch.bmm(lam, psi.transpose(1, 2)).sum(0)
-    # few long rows (batch 1, a window near qubit 0): split each row's K = R in 4 (strided views,
-    # no copy) so both cores work; 2.7x faster than the plain batch at one row
-    out = None
-    for r in range(rows):
-        q = lam[r].view(d, 4, R // 4).transpose(0, 1)
-        p = psi[r].view(d, 4, R // 4).transpose(0, 1)
-        c = torch.bmm(q, p.transpose(1, 2)).sum(0)
-        out = c if out is None else out + c
-    return out
+    if rows == 1:  # one long row (batch 1, a window near qubit 0): a single (d, R) @ (R, d) GEMM
+        return lam[0] @ psi[0].transpose(0, 1)
+    return torch.bmm(lam, psi.transpose(1, 2)).sum(0)
 
 
 def _apply_block(x: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int, scratch: torch.Tensor) -> None:
@@ -293,17 +300,49 @@ def _apply_block(x: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int, scr
         src.copy_(out)
 
 
+def _sub_cross(kind: str, q: torch.Tensor, p: torch.Tensor, d: int, sub: tuple[int, int, int]) -> torch.Tensor:
+    """The contraction on a sub-window of the block: sum over every other qubit, (ds, ds).
+
+    ``sub = (dl, ds, dr)``: the sub-window splits the block's window into dl x ds x dr. A
+    contiguous chunk is re-viewed with the sub-window as its window axis (half or less of the
+    full contraction's multiply-adds); otherwise the full (d, d) contraction is partial-traced.
+    """
+    dl, ds, dr = sub
+    if q.is_contiguous() and p.is_contiguous():
+        inner = q.numel() // (q.shape[0] * d)                      # R (1 for the "mm" kind)
+        rows = q.shape[0] * dl
+        if dr * inner >= MIN_INNER:                                # (rows * dl, ds, dr * R)
+            return _cross("lmul", q.view(rows, ds, dr * inner), p.view(rows, ds, dr * inner))
+        if dl > 1:  # a tiny inner stride makes the batched product slow: keep dr in the window
+            c = _cross("mm", q.view(rows, ds * dr * inner), p.view(rows, ds * dr * inner))
+            return torch.einsum("ajbj->ab", c.reshape(ds, dr * inner, ds, dr * inner))
+    return torch.einsum("iajibj->ab", _cross(kind, q, p).reshape(dl, ds, dr, dl, ds, dr))
+
+
 def _backward_block(psi: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int,
-                    scratch: torch.Tensor, need_grad: bool, last: bool = False) -> torch.Tensor | None:
-    """One chunk-fused adjoint step: dL/dU = (sum lam conj(psi)^T) U, then psi, lam <- U^H psi, U^H lam."""
+                    scratch: torch.Tensor, need_grad: bool, last: bool = False,
+                    grad_window: tuple[int, int] | None = None) -> torch.Tensor | None:
+    """One chunk-fused adjoint step: dL/dU = (sum lam conj(psi)^T) U, then psi, lam <- U^H psi, U^H lam.
+
+    ``grad_window`` (a, b): every gate from the block's first parameterised gate on acts inside
+    qubits a..b, so ``dU/dtheta U^H`` is ``I (x) X (x) I`` with X on a..b for every parameter and
+    only the contraction's partial trace onto a..b reaches the angles: it is computed on that
+    sub-window (fewer multiply-adds) and re-embedded as ``(I (x) C_ab (x) I) / (dl * dr)``, which
+    gives the same angle gradients (not the same dL/dU).
+    """
     N, d, A, R = _views(psi, lo, hi, n)
     per_row = U.dim() == 3
+    sub = None
+    if grad_window is not None and not per_row:
+        a, b = grad_window
+        sub = (2 ** (a - lo), 2 ** (b - a + 1), 2 ** (hi - b))
     Uh = U.conj().transpose(-1, -2)
-    C = torch.zeros((N, d, d) if per_row else (d, d), dtype=psi.dtype, device=psi.device) if need_grad else None
+    shape_c = (N, d, d) if per_row else ((sub[1], sub[1]) if sub else (d, d))
+    C = torch.zeros(shape_c, dtype=psi.dtype, device=psi.device) if need_grad else None
     for shape, sl, usl, kind in _block_steps(N, d, A, R, per_row):
         p, q = psi.view(shape)[sl], lam.view(shape)[sl]
         if need_grad:  # while the chunk is in cache
-            c = _cross(kind, q, p)
+            c = _sub_cross(kind, q, p, d, sub) if sub else _cross(kind, q, p)
             if per_row:
                 C[usl] += c
             else:
@@ -315,7 +354,13 @@ def _backward_block(psi: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, lo: i
             out = scratch[: src.numel()].view(src.shape)
             _mult(kind, src, Uc, out)
             src.copy_(out)
-    return None if C is None else C @ U
+    if C is None:
+        return None
+    if sub:
+        dl, _, dr = sub
+        eye = functools.partial(torch.eye, dtype=C.dtype, device=C.device)
+        C = torch.kron(torch.kron(eye(dl), C), eye(dr)) / (dl * dr)
+    return C @ U
 
 
 def _apply_cnot(x: torch.Tensor, c: int, t: int, n: int, scratch: torch.Tensor) -> None:
@@ -370,6 +415,7 @@ def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats
         if isinstance(op, _Block):
             mi -= 1
             grads[mi] = _backward_block(psi, lam, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
+                                        grad_window=op.grad_window,
                                         last=k == stop)
         elif isinstance(op, _Perm):
             _apply_perm(psi, op, program.n, scratch, inverse=True)
@@ -426,10 +472,11 @@ class _EvolveProbs(torch.autograd.Function):
             psi = _initial(*ctx.init)
             ctx.program.run(psi, mats)
         ctx.psi = None
-        lam = psi * grad.to(psi.real.dtype)   # d|psi|^2: lam = 2 g psi (torch's complex convention)
-        lam.mul_(2)
+        # d|psi|^2: the adjoint is 2 g psi (torch's complex convention); the sweep is linear in
+        # lam, so it runs on g psi and the factor 2 goes on the (d, d) results: one state pass less
+        lam = psi * grad.to(psi.real.dtype)
         grads = _adjoint_sweep(ctx.program, psi, lam, mats, ctx.needs_input_grad[5:])
-        return (None, None, None, None, None, *grads)
+        return (None, None, None, None, None, *(None if g is None else 2 * g for g in grads))
 
 
 # ---------------------------------------------------------------- compiled circuit

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..io import pyplot, save_png
+
+plt = pyplot()
 
 SIZE = (6.0, 3.8)
 DPI = 110
@@ -27,8 +27,7 @@ META = {"Software": None}
 
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
-    fig.savefig(out, dpi=DPI, metadata=META)
-    plt.close(fig)
+    save_png(fig, out, dpi=DPI, metadata=META)
 
 
 def qisa_curves(curves: dict[str, list[list[dict]]], out: Path) -> None:
