@@ -72,8 +72,10 @@ def main(args: argparse.Namespace) -> None:
     # lineage for the report: params of this sweep, the data (the features evaluate_qpa scored), commit;
     # each point carries its own circuit_hash; this block has no 'created'
     eval_manifest = _read(args.eval_runs.parent / "manifest.json", "evaluate_qpa")
-    manifest = build_manifest("qpa_qubits_summary", {"qubits": shared.qubits, "qpa": p.model_dump(),
-                                                     "circuits": circ.model_dump()}, [])
+    # params: exactly those the stage declares in dvc.yaml, so the hash changes when it re-runs
+    manifest = build_manifest("qpa_qubits_summary", {
+        "qubits": shared.qubits, "qpa.sweep_qubits": p.sweep_qubits, "qpa.target_modules": p.target_modules,
+        "qpa.rank": p.rank, "circuits.qpa_connectivity": circ.qpa_connectivity}, [])
     doc["lineage"] = lineage_block(manifest, keys=("params_hash", "git"),
                                    data_hash=eval_manifest["inputs"].get("data/features/qpa/manifest.json"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
