@@ -148,8 +148,8 @@ def test_long_row_contraction_split_matches_finite_differences():
 
 
 def _tail_sub_window_circuit():
-    """CNOTs then RYs on qubits 1-2 of 5: the block is widened to the last qubit (R = 1) and its
-    sub-window 1..2 has a right part of 4 amplitudes (the GEMM-then-partial-trace path)."""
+    """CNOTs then RYs on qubits 1-2 of 5, all in one block on qubits 0..4 (R = 1): its sub-window
+    1..2 has a right part of 4 amplitudes (the GEMM-then-partial-trace path)."""
     q = cirq.LineQubit.range(5)
     a, b = sympy.symbols("a b")
     circuit = cirq.Circuit([cirq.H(q[4]), cirq.H(q[0]), cirq.CNOT(q[0], q[1]), cirq.CNOT(q[1], q[2]),
@@ -157,11 +157,21 @@ def _tail_sub_window_circuit():
     return circuit, (a, b)
 
 
+def _complex_sub_window_circuit():
+    """A CNOT chain then RX / RZ on qubits 2..4 of 7 (a complex state) with shared weights."""
+    q = cirq.LineQubit.range(7)
+    a, b, c = sympy.symbols("a b c")
+    circuit = cirq.Circuit([cirq.H.on_each(*q), cirq.CNOT(q[1], q[2]), cirq.CNOT(q[2], q[3]), cirq.CNOT(q[3], q[4]),
+                            cirq.CNOT(q[4], q[5]), cirq.rx(a).on(q[2]), cirq.rz(b).on(q[3]), cirq.rx(c).on(q[4])])
+    return circuit, (a, b, c)
+
+
 @pytest.mark.parametrize("chunk", [None, 128])   # 128: rows split along R, the partial-trace path
 def test_sub_window_contraction_gives_the_full_windows_gradients(monkeypatch, chunk):
     """Blocks whose parameterised gates end on a narrower sub-window (a CNOT chain then an RY
     column) contract only that sub-window; the angle gradients must equal the full window's
-    (float64, to 1e-10), with whole and split chunks, shared and per-sample data."""
+    (float64 / complex128, to 1e-10), with whole and split chunks, shared and per-sample data, a
+    complex circuit, through probabilities() and state()."""
     from quantum_llm.quantum import torch_sim
     if chunk is not None:
         monkeypatch.setattr(torch_sim, "CHUNK_ELEMS", chunk)
@@ -177,7 +187,10 @@ def test_sub_window_contraction_gives_the_full_windows_gradients(monkeypatch, ch
     with_sub = torch_sim._Block.__dict__["grad_window"]
     rng = np.random.default_rng(7)
     tail, tail_symbols = _tail_sub_window_circuit()
-    cases = [(TorchCircuit(tail, tail_symbols, dtype=torch.float64), 2, 0)]
+    cplx, cplx_symbols = _complex_sub_window_circuit()
+    cases = [(TorchCircuit(tail, tail_symbols, dtype=torch.float64), 2, 0),
+             (TorchCircuit(cplx, cplx_symbols, dtype=torch.complex128), 3, 0)]
+    assert not cases[1][0].is_real
     for spec in (qpa_ansatz(9, 3), pqc_main(9, 7, reuploads=2, depth=1, conn_range=2, readout_qubits=2)):
         cases.append((TorchCircuit.from_spec(spec, dtype=torch.float64), len(spec.weight_symbols),
                       len(spec.data_symbols)))
@@ -188,14 +201,19 @@ def test_sub_window_contraction_gives_the_full_windows_gradients(monkeypatch, ch
         x = torch.tensor(rng.uniform(-3, 3, (3, n_x))) if n_x else None
         coef = torch.tensor(rng.normal(size=2**tc.n))
 
-        def grad(tc=tc, w0=w0, x=x, coef=coef):
+        def grad(tc=tc, w0=w0, x=x, coef=coef):   # through probabilities() and through state()
             w = torch.tensor(w0, requires_grad=True)
             (tc.probabilities(weights=w, data=x, batch_size=3) @ coef).sum().backward()
-            return w.grad
+            g_probs, w.grad = w.grad, None
+            s = tc.state(weights=w, data=x, batch_size=3)
+            ((s.real.square() + s.imag.square()) @ coef if s.is_complex() else s.square() @ coef).sum().backward()
+            return torch.cat([g_probs, w.grad])
 
         sub = grad()
         monkeypatch.setattr(torch_sim._Block, "grad_window", property(lambda self: None))
         full = grad()
         monkeypatch.setattr(torch_sim._Block, "grad_window", with_sub)
         torch.testing.assert_close(sub, full, atol=1e-10, rtol=0)
-    assert paths == ({"sub", "sub+trace", "full"} if chunk is None else {"split", "sub+trace", "full"})
+    # every contraction path ran: whole chunks (sub-window view, sub-window + partial trace, full
+    # window + partial trace) and, with the tiny scratch buffer, rows split along R
+    assert {"sub", "sub+trace", "full"} <= paths if chunk is None else "split" in paths
