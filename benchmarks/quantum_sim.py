@@ -157,8 +157,11 @@ def measure_memory(name, n, B, threads, window) -> float:
     # cached in the heap after a free (that made the same case read 5-13 states run to run)
     env = dict(os.environ)
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.strip().splitlines()[-1]
-    r = json.loads(out)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory measurement for {name} N={n} B={B} failed (rc={proc.returncode}):\n"
+                           f"{proc.stderr.strip()[-2000:]}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
     return r["peak"] / r["states"]
 
 

@@ -132,8 +132,55 @@ def test_tiny_scratch_chunks_give_the_same_states_and_gradients(monkeypatch, chu
 
     ref = run()
     monkeypatch.setattr(torch_sim, "CHUNK_ELEMS", chunk)
+    strided, in_backward, mult, backward_block = [], [], torch_sim._mult, torch_sim._backward_block
+
+    def spy_block(*args, **kw):
+        in_backward.append(True)
+        try:
+            return backward_block(*args, **kw)
+        finally:
+            in_backward.pop()
+
+    def spy_mult(kind, src, U, out):
+        strided.append(bool(in_backward) and not src.is_contiguous())
+        return mult(kind, src, U, out)
+    monkeypatch.setattr(torch_sim, "_backward_block", spy_block)
+    monkeypatch.setattr(torch_sim, "_mult", spy_mult)
     for a, b in zip(run(), ref, strict=True):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    # the backward's un-compute of rows split along R (through the scratch buffer) ran at 128 only
+    assert any(strided) == (chunk < 512)
+
+
+def test_data_without_gradient_is_not_contracted(monkeypatch):
+    """Data passed apart with requires_grad=False: the weight gradients are those of the same data
+    with requires_grad=True (float64, to 1e-12), no per-sample block is contracted, and the
+    sweep stops before the leading encoding blocks."""
+    from quantum_llm.quantum import torch_sim
+    spec = pqc_main(6, 8, reuploads=2, depth=1, conn_range=2, readout_qubits=2)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    rng = np.random.default_rng(9)
+    w0 = rng.uniform(-3, 3, len(spec.weight_symbols))
+    x0 = torch.tensor(rng.uniform(-3, 3, (3, 8)))
+    calls, backward_block = [], torch_sim._backward_block
+
+    def spy(psi, lam, spare, U, *args, **kw):
+        calls.append((U.dim() == 3, args[4]))   # (per-sample block, need_grad)
+        return backward_block(psi, lam, spare, U, *args, **kw)
+    monkeypatch.setattr(torch_sim, "_backward_block", spy)
+
+    def grad(x):
+        calls.clear()
+        w = torch.tensor(w0, requires_grad=True)
+        tc.expectation_z(weights=w, data=x, qubits=[0, 5]).sum().backward()
+        return w.grad, list(calls)
+
+    g_with, calls_with = grad(x0.clone().requires_grad_())
+    g_without, calls_without = grad(x0.clone())
+    torch.testing.assert_close(g_without, g_with, atol=1e-12, rtol=0)
+    assert (True, True) in calls_with and (True, True) not in calls_without
+    leading = next(i for i, op in enumerate(tc.program.ops) if not getattr(op, "batched", False))
+    assert leading > 0 and len(calls_without) == len(calls_with) - leading
 
 
 def test_long_row_contraction_split_matches_finite_differences():
