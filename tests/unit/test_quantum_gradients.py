@@ -164,9 +164,9 @@ def test_data_without_gradient_is_not_contracted(monkeypatch):
     x0 = torch.tensor(rng.uniform(-3, 3, (3, 8)))
     calls, backward_block = [], torch_sim._backward_block
 
-    def spy(psi, lam, spare, U, *args, **kw):
+    def spy(psi, lam, U, *args, **kw):
         calls.append((U.dim() == 3, args[4]))   # (per-sample block, need_grad)
-        return backward_block(psi, lam, spare, U, *args, **kw)
+        return backward_block(psi, lam, U, *args, **kw)
     monkeypatch.setattr(torch_sim, "_backward_block", spy)
 
     def grad(x):

@@ -21,9 +21,10 @@ Design (see docs/quantum.md):
   complex only when some gate needs it.
 * States are updated in place, chunk by chunk through a scratch buffer of ``CHUNK_ELEMS``
   amplitudes whatever the state size (a row longer than that is split along its last axis), so
-  the forward pass holds one state (what inference needs) plus 1 MiB. The backward pass holds
-  three: ``psi``, ``lam`` and a spare that the un-computed chunks are written into directly
-  (no copy back through the scratch buffer), the three rotating roles after each block.
+  the forward pass holds one state plus 1 MiB and the backward pass two plus 2 MiB. In the
+  backward ``U^H psi`` is written straight over the chunk of ``lam`` it has just read and
+  ``U^H lam`` goes through the scratch buffer into ``psi``'s chunk, so the two swap buffers
+  after each block (one copy per chunk instead of two).
 * Gradients: :class:`_Evolve` is a ``torch.autograd.Function`` using adjoint differentiation.
   Backward keeps the final state ``psi`` and its adjoint ``lam``; for each block from the last
   to the first it forms ``C = sum lam conj(psi)^T`` over the window (one multiply), turns it
@@ -322,10 +323,11 @@ def _sub_cross(kind: str, q: torch.Tensor, p: torch.Tensor, d: int, sub: tuple[i
     return torch.einsum("iajibj->ab", _cross(kind, q, p).reshape(dl, ds, dr, dl, ds, dr))
 
 
-def _backward_block(psi: torch.Tensor, lam: torch.Tensor, spare: torch.Tensor, U: torch.Tensor, lo: int, hi: int,
-                    n: int, scratch: torch.Tensor, need_grad: bool, last: bool = False,
+def _backward_block(psi: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, lo: int, hi: int, n: int,
+                    scratch: torch.Tensor, need_grad: bool, last: bool = False,
                     grad_window: tuple[int, int] | None = None) -> torch.Tensor | None:
-    """One chunk-fused adjoint step: dL/dU = (sum lam conj(psi)^T) U, then U^H psi -> spare, U^H lam -> psi.
+    """One chunk-fused adjoint step: dL/dU = (sum lam conj(psi)^T) U, then U^H psi -> lam's buffer,
+    U^H lam -> psi's buffer (the caller swaps the two names).
 
     ``grad_window`` (a, b): every gate from the block's first parameterised gate on acts inside
     qubits a..b, so ``dU/dtheta U^H`` is ``I (x) X (x) I`` with X on a..b for every parameter and
@@ -333,11 +335,10 @@ def _backward_block(psi: torch.Tensor, lam: torch.Tensor, spare: torch.Tensor, U
     sub-window (fewer multiply-adds) and re-embedded as ``(I (x) C_ab (x) I) / (dl * dr)``, which
     gives the same angle gradients (not the same dL/dU).
 
-    ``spare`` is a third state-sized buffer: the un-computed chunks are written straight to their
-    new homes, ``U^H psi`` into ``spare`` and ``U^H lam`` over ``psi``'s chunk (already read), with
-    no copy back through ``scratch``; the caller then rotates the roles (psi <- spare, lam <- psi,
-    spare <- lam). Measured at N = 16, B = 64 against the in-place update through ``scratch``:
-    backward 2-10 % faster for one more state of memory (see docs/quantum.md).
+    The un-computed chunks swap buffers: ``U^H lam`` goes to ``scratch``, ``U^H psi`` straight
+    over ``lam``'s chunk (already read) and ``scratch`` over ``psi``'s chunk, one copy per chunk
+    instead of two for updating each state in place. ``scratch`` holds two chunks (a chunk split
+    along R is strided: both products go through it).
     """
     N, d, A, R = _views(psi, lo, hi, n)
     per_row = U.dim() == 3
@@ -359,15 +360,15 @@ def _backward_block(psi: torch.Tensor, lam: torch.Tensor, spare: torch.Tensor, U
         if last:
             continue  # the first op of the program: nothing before it needs psi or lam
         Uc = Uh if usl is None else Uh[usl]
-        if p.is_contiguous():  # straight to their new homes, no copy
-            _mult(kind, p, Uc, spare.view(shape)[sl])
-            _mult(kind, q, Uc, p)
-        else:                  # a strided chunk (a row split along R): through the scratch buffer
-            out = scratch[: p.numel()].view(p.shape)
-            _mult(kind, p, Uc, out)
-            spare.view(shape)[sl].copy_(out)
-            _mult(kind, q, Uc, out)
-            p.copy_(out)
+        t1 = scratch[: q.numel()].view(q.shape)
+        _mult(kind, q, Uc, t1)                 # U^H lam
+        if q.is_contiguous():
+            _mult(kind, p, Uc, q)              # U^H psi over lam's chunk, already read
+        else:                                  # a strided chunk (a row split along R)
+            t2 = scratch[CHUNK_ELEMS: CHUNK_ELEMS + p.numel()].view(p.shape)
+            _mult(kind, p, Uc, t2)
+            q.copy_(t2)
+        p.copy_(t1)
     if C is None:
         return None
     if sub:
@@ -411,12 +412,12 @@ def _initial(psi0: torch.Tensor | None, shape: tuple[int, int], dtype, device) -
 
 
 def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats, needs) -> list:
-    """Walk the program backwards, un-computing psi and lam (three rotating buffers); dL/dU per block.
+    """Walk the program backwards, un-computing psi and lam (which swap buffers per block); dL/dU per block.
 
     The sweep stops at the earliest block that needs a gradient: the ops before it (e.g. the
     first angle-encoding blocks when the data need no gradient) are never un-computed.
     """
-    scratch = torch.empty(CHUNK_ELEMS, dtype=psi.dtype, device=psi.device)
+    scratch = torch.empty(2 * CHUNK_ELEMS, dtype=psi.dtype, device=psi.device)
     grads: list[torch.Tensor | None] = [None] * len(mats)
     if not any(needs):
         return grads
@@ -424,14 +425,13 @@ def _adjoint_sweep(program: _Program, psi: torch.Tensor, lam: torch.Tensor, mats
     first_needed = needs.index(True)                       # block index, in program order
     stop = [i for i, op in enumerate(ops) if isinstance(op, _Block)][first_needed]  # op index
     mi = len(mats)
-    spare = torch.empty_like(psi)
     for k in range(len(ops) - 1, stop - 1, -1):
         op = ops[k]
         if isinstance(op, _Block):
             mi -= 1
-            grads[mi] = _backward_block(psi, lam, spare, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
+            grads[mi] = _backward_block(psi, lam, mats[mi], op.lo, op.hi, program.n, scratch, needs[mi],
                                         last=k == stop, grad_window=op.grad_window)
-            psi, lam, spare = spare, psi, lam
+            psi, lam = lam, psi    # each now lives in the other's buffer
         elif isinstance(op, _Perm):
             _apply_perm(psi, op, program.n, scratch, inverse=True)
             _apply_perm(lam, op, program.n, scratch, inverse=True)
