@@ -1,6 +1,6 @@
 """Benchmark: the torch simulator against qsim on the QPA ansatz and the PQC main module.
 
-    python benchmarks/quantum_sim.py --qubits 4 8 12 16 20 --batch 1 64 --repeats 3
+    python benchmarks/quantum_sim.py --qubits 4 8 12 16 20 --batch 1 64 --repeats 5
 
 For each circuit, N and batch B it prints, measured in this one run:
 
@@ -170,7 +170,7 @@ def main() -> None:
     ap.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12, 16, 20])
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--circuits", nargs="+", default=["qpa", "pqc_main"], choices=["qpa", "pqc_main"])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--window", type=int, default=5, help="torch simulator max fused block width (qubits)")
     ap.add_argument("--mem-min-mib", type=float, default=4.0)
