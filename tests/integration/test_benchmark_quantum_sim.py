@@ -18,7 +18,8 @@ def test_benchmark_prints_a_row_per_case_with_memory_and_targets():
     for r in rows:
         qsim_s, torch_s, ratio, bwd_fwd = map(float, r[4:8])
         assert qsim_s > 0 and torch_s > 0 and bwd_fwd > 0
-        assert abs(ratio - torch_s / qsim_s) < 0.01 + 0.01 * ratio
+        # the ratio is printed to 2 decimals, the times to 4: allow for their rounding
+        assert abs(ratio - torch_s / qsim_s) <= 0.0051 + ratio * 5.1e-5 * (1 / qsim_s + 1 / torch_s)
         assert (r[8] == "-") == (r[2] == "1")
         if r[2] == "64":
             assert float(r[8]) > 0      # peak resident growth over the states, from the child

@@ -21,8 +21,9 @@ Design (see docs/quantum.md):
   complex only when some gate needs it.
 * States are updated in place, chunk by chunk through a scratch buffer of ``CHUNK_ELEMS``
   amplitudes whatever the state size (a row longer than that is split along its last axis), so
-  the forward pass holds one state plus 1 MiB and the backward pass two plus 2 MiB. In the
-  backward ``U^H psi`` is written straight over the chunk of ``lam`` it has just read and
+  the forward pass holds one state plus one chunk (1 MiB at float32) and the backward pass two
+  states plus two chunks and the contraction's ``(rows, d, d)`` temporary (at most d /
+  ``MIN_INNER`` chunks, see :func:`_cross`). In the backward ``U^H psi`` is written straight over the chunk of ``lam`` it has just read and
   ``U^H lam`` goes through the scratch buffer into ``psi``'s chunk, so the two swap buffers
   after each block (one copy per chunk instead of two).
 * Gradients: :class:`_Evolve` is a ``torch.autograd.Function`` using adjoint differentiation.
