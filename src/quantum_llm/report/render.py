@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from ..stats import VERDICTS
-from .model import Lineage, Section
+from .model import Lineage, Section, Table
 
 _HEX = re.compile(r"\b[0-9a-f]{40,64}\b")
 TITLE = "quantum-llm: paper claims vs our measurements"
@@ -32,7 +32,7 @@ def short(text: str | None) -> str:
 def commit(e: Lineage) -> str:
     if not e.commit:
         return "not recorded"
-    return e.commit[:12] + (" + uncommitted changes to its code or params" if e.dirty else "")
+    return e.commit[:12] + (" + uncommitted changes" if e.dirty else "")
 
 
 def verdict_cells(v) -> list[str]:
@@ -57,7 +57,8 @@ def _env() -> jinja2.Environment:
                              autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(md=md_cell, verdict_class=verdict_class)
+    env.filters.update(md=md_cell, verdict_class=verdict_class, verdict_cells=verdict_cells,
+                       lineage_cells=lineage_cells)
     env.globals.update(COLUMNS=COLUMNS, LINEAGE_COLUMNS=LINEAGE_COLUMNS, verdict_cells=verdict_cells,
                        lineage_cells=lineage_cells, VERDICTS=VERDICTS)
     return env
@@ -68,6 +69,13 @@ def markdown(sections: list[Section], *, img_prefix: str = "img/", level: int = 
     text = _env().get_template("page.md").render(sections=sections, img_prefix=img_prefix, h="#" * level,
                                                  lineage=lineage, title=title)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def markdown_table(table: Table) -> str:
+    """One table in Markdown (the same macro as the page's tables), caption in bold above it."""
+    body = _env().from_string('{% from "table.md" import md_table %}{{ md_table(header, rows) }}').render(
+        header=table.header, rows=table.rows)
+    return f"**{table.caption}**\n\n{body.strip()}\n"
 
 
 def to_html(sections: list[Section], *, img_prefix: str = "img/") -> str:

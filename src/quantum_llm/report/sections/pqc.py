@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...stage import InputError
-from ..claims import (CHANCE_ACC, PAPERS, PQC_CROSSOVER_QUBITS, PQC_QUANTUM_ACC, PQC_THIRD_PARTY_CLASSICAL,
-                      claim)
+from ..claims import (
+    CHANCE_ACC,
+    PAPERS,
+    PQC_CROSSOVER_QUBITS,
+    PQC_QUANTUM_ACC,
+    PQC_THIRD_PARTY_CLASSICAL,
+    claim,
+)
 from ..load import LineageBook, circuits, lineage_record, load_json, need, summary
 from ..model import Figure, Section, Table, Verdict
 from ..verdicts import verdict
