@@ -53,7 +53,7 @@ class LineageBook:
                     e.sources.append(source)
                 return e.ref
         ref = f"L{len(self.entries) + 1}"
-        self.entries.append(Lineage(ref, [source], *key, rec.get("dirty")))
+        self.entries.append(Lineage(ref, [source], *key, rec.get("dirty"), rec.get("dirty_deps")))
         return ref
 
 
@@ -80,6 +80,7 @@ def lineage_record(manifest: dict[str, Any], circuit: str | None = None) -> dict
         "data_hash": data_hash,
         "commit": manifest.get("commit", git.get("commit")),
         "dirty": manifest.get("dirty", git.get("dirty")),
+        "dirty_deps": git.get("dirty_deps"),
     }
 
 

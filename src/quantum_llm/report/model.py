@@ -22,6 +22,7 @@ class Lineage:
     data_hash: str | None
     commit: str | None
     dirty: bool | None
+    dirty_deps: list[str] | None = None  # which declared code/params deps differed (newer manifests)
 
 
 @dataclass

@@ -32,7 +32,9 @@ def short(text: str | None) -> str:
 def commit(e: Lineage) -> str:
     if not e.commit:
         return "not recorded"
-    return e.commit[:12] + (" + uncommitted changes" if e.dirty else "")
+    if not e.dirty:
+        return e.commit[:12]
+    return e.commit[:12] + " + uncommitted changes" + (f" to {', '.join(e.dirty_deps)}" if e.dirty_deps else "")
 
 
 def verdict_cells(v) -> list[str]:
