@@ -26,7 +26,7 @@ DPI = 110
 META = {"Software": None}
 COLORS = {"lora": "#1f77b4", "qpa": "#d62728", "qpa_exact": "#d62728", "base": "#7f7f7f", "control": "#2ca02c",
           "csa": "#1f77b4", "qisa": "#d62728", "qisa_paper": "#ff7f0e", "quantum": "#d62728",
-          "quantum_full": "#9467bd", "chance": "#000000", "paper": "#8c564b"}
+          "quantum_full": "#9467bd", "qpa_shots": "#9467bd", "chance": "#000000", "paper": "#8c564b"}
 CLASSICAL = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#1f77b4", "#2ca02c")
 
 
@@ -67,8 +67,12 @@ def qisa_curves(curves: dict[str, list[list[dict]]], out: Path) -> None:
     _save(fig, out)
 
 
+STYLES = {"qpa_exact": "-", "lora": "--", "base": ":"}
+
+
 def _hlines(ax, ppl: dict[str, list[float]], names=("qpa_exact", "lora", "base")) -> None:
-    for name, style in zip(names, ("-", "--", ":"), strict=False):
+    for name in names:
+        style = STYLES[name]
         if name in ppl:
             m, _ = _mean_std(ppl[name])
             ax.axhline(m, ls=style, color=COLORS[name], label=f"{name.replace('_', ' ')} (n = {len(ppl[name])})")
@@ -80,8 +84,8 @@ def qpa_shots(ppl: dict[str, list[float]], out: Path) -> None:
     shots = sorted(int(v.split("_")[-1]) for v in ppl if v.startswith("qpa_shots_"))
     if shots:
         ms = [_mean_std(ppl[f"qpa_shots_{s}"]) for s in shots]
-        ax.errorbar(shots, [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3, color=COLORS["qpa"],
-                    alpha=0.7, label=f"QPA, sampled probabilities (n = {len(ppl[f'qpa_shots_{shots[0]}'])})")
+        ax.errorbar(shots, [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3,
+                    color=COLORS["qpa_shots"], label=f"QPA, sampled probabilities (n = {len(ppl[f'qpa_shots_{shots[0]}'])})")
         ax.set_xscale("log")
     _hlines(ax, ppl)
     ax.set_xlabel("shots per weight generation")
@@ -101,6 +105,7 @@ def qpa_qubits(data: dict[str, Any], out: Path) -> None:
             ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl_masked"]), fontsize=7,
                         textcoords="offset points", xytext=(0, 6), ha="center")
     _hlines(ax, {"lora": data["lora"], "base": data["base"]}, names=("lora", "base"))
+    ax.margins(y=0.15)  # room for the point labels
     ax.set_xlabel("qubits N")
     ax.set_ylabel("test perplexity (padding masked)")
     ax.set_title("QPA vs qubits (labels: trainable params, % of LoRA)")
