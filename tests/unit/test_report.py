@@ -118,7 +118,7 @@ def test_report_has_three_methods_every_verdict_with_interval_rule_and_lineage(t
     assert md.count("| Claim | Paper | Protocol |") == 3
     assert "± 0.00 (n = 1)" not in md and "(n = 1)" in md  # one seed is shown as n = 1, never as ± 0
     assert "chance (two balanced classes)" in md           # the PQC accuracy tables carry chance
-    control = next(v for v in sections[0].verdicts if v.claim == claim("qpa_control").text)
+    control = next(v for v in sections[0].verdicts if v.key == "qpa_control")
     assert control.verdict == NOT_CLAIMED
 
 
@@ -138,7 +138,7 @@ def _set_qpa_ppl(metrics: Path, factors: dict[int, float]) -> None:
 
 def _qpa_ppl_verdict(metrics: Path):
     qpa = collect(metrics)[0]
-    return next(v for v in qpa.verdicts if v.claim == claim("qpa_ppl").text and v.protocol.startswith("corrected"))
+    return next(v for v in qpa.verdicts if v.key == "qpa_ppl" and v.protocol.startswith("corrected"))
 
 
 @pytest.mark.parametrize(("factors", "expected"), [

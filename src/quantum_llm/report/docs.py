@@ -33,11 +33,10 @@ def protocol_slug(protocol: str) -> str:
 
 def numbers(sections: list[Section]) -> dict[str, str]:
     """Every quotable value, by key."""
-    by_text = {c.text: c for c in CLAIMS.values()}
     out: dict[str, str] = {}
     for s in sections:
         for v in s.verdicts:
-            c = by_text[v.claim]
+            c = CLAIMS[v.key]
             base = f"{c.key}.{protocol_slug(v.protocol)}"
             unit = c.rule.unit
             out[f"{base}.estimate"] = f"{v.interval.estimate:,.2f}{unit}"

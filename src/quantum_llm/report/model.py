@@ -29,6 +29,7 @@ class Lineage:
 class Verdict:
     """One claim judged under one protocol: the numbers, the interval, the rule and the outcome."""
 
+    key: str            # the claim's key in claims.CLAIMS
     claim: str          # the claim's text
     paper: str          # the paper's value
     protocol: str       # "paper's", "corrected", or "same" when no defect is known

@@ -50,5 +50,5 @@ def verdict(claim: Claim, protocol: str, measured: str, values: Sequence[float] 
 def judged(claim: Claim, protocol: str, measured: str, iv: Interval, lineage: list[str],
            digits: int = 2) -> Verdict:
     """Judge ``claim`` on an interval already computed (e.g. a bootstrap over test items from a metrics file)."""
-    return Verdict(claim.text, claim.paper_value, protocol, measured, iv, interval_text(claim, iv, digits),
+    return Verdict(claim.key, claim.text, claim.paper_value, protocol, measured, iv, interval_text(claim, iv, digits),
                    claim.rule_text(), judge(claim, iv), lineage)

@@ -163,7 +163,7 @@ def build(metrics: Path) -> Section:
     d = load(metrics)
     p = PAPERS["pqc"]
     verdicts = accuracy_verdicts(d)
-    adv = next(v for v in verdicts if v.claim == claim("pqc_advantage").text)
+    adv = next(v for v in verdicts if v.key == "pqc_advantage")
     s = d.summary
     return Section(
         "pqc", p.title, p.citation, p.source,

@@ -99,7 +99,7 @@ def build(metrics: Path) -> Section:
     p = PAPERS["qisa"]
     verdicts = factor_verdicts(d)
     leak_causal = all(r["causality_audit"]["causal"] for r in d.runs["qisa_paper"].values())
-    ce = {v.protocol: v for v in verdicts if v.claim == claim("qisa_ce").text}
+    ce = {v.protocol: v for v in verdicts if v.key == "qisa_ce"}
     summary_lines = [
         f"Under the paper's protocol with the published attention (A^T v), the cross-entropy factor is "
         f"{ce[PAPER].interval_text} -> {ce[PAPER].verdict}; "

@@ -142,7 +142,7 @@ def build(metrics: Path) -> Section:
     d = load(metrics)
     p = PAPERS["qpa"]
     verdicts = ppl_verdicts(d)
-    par = next(v for v in verdicts if v.claim == claim("qpa_ppl").text and v.protocol == CORRECTED)
+    par = next(v for v in verdicts if v.key == "qpa_ppl" and v.protocol == CORRECTED)
     summary_lines = [f"Perplexity ratio QPA / LoRA, padding masked: {par.interval_text} -> {par.verdict} "
                      f"(paper: {QPA_QPA_PPL} vs {QPA_LORA_PPL} on GPT-2).",
                      f"Base model without an adapter: {summary(list(values(d, 'base', 'ppl_masked').values()))}."]
