@@ -192,6 +192,9 @@ def test_the_docs_check_catches_a_wrong_number_and_an_unknown_key(metrics, tmp_p
     doc.write_text("<!-- m:no_such.key -->1<!-- /m -->")
     with pytest.raises(InputError, match="unknown number key 'no_such.key'"):
         report_docs.refresh_numbers([doc], metrics)
+    doc.write_text("<!-- m:qisa_ce.paper.interval -->10x\n<!-- /m -->")
+    with pytest.raises(InputError, match="no <!-- /m --> on the same line"):
+        report_docs.refresh_numbers([doc], metrics)
 
 
 def test_readme_refresh_and_check(metrics, tmp_path, capsys):

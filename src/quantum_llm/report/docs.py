@@ -24,7 +24,8 @@ from .collect import collect
 from .model import Section
 from .verdicts import rule_outcome
 
-MARK = re.compile(r"<!-- m:(?P<key>[\w.]+) -->(?P<value>.*?)<!-- /m -->", re.S)
+# keys are lower case (``KEY`` in prose that explains the markers is not one); a value is one line
+MARK = re.compile(r"<!-- m:(?P<key>[a-z0-9_.]+) -->(?P<value>[^\n]*?)<!-- /m -->")
 
 
 def protocol_slug(protocol: str) -> str:
@@ -47,7 +48,12 @@ def numbers(sections: list[Section]) -> dict[str, str]:
     return out
 
 
+OPEN = re.compile(r"<!-- m:[a-z0-9_.]+ -->")
+
+
 def fill(text: str, values: dict[str, str], where: str | Path) -> str:
+    if len(OPEN.findall(text)) != len(MARK.findall(text)):
+        raise InputError(f"{where}: a <!-- m:KEY --> marker has no <!-- /m --> on the same line: close it")
     def sub(m: re.Match) -> str:
         key = m["key"]
         if key not in values:
