@@ -100,11 +100,19 @@ def robustness_verdicts(d: QpaData) -> list[Verdict]:
     return out
 
 
+def _level(name: str) -> tuple[str, float, str]:
+    """Sort key: 'qpa_shots_100' -> ('qpa_shots', 100.0, ...); a name without a numeric suffix sorts by name."""
+    head, _, tail = name.rpartition("_")
+    try:
+        return head, float(tail), name
+    except ValueError:
+        return name, float("-inf"), name
+
+
 def order(d: QpaData) -> list[str]:
     first = [v for v in ("base", "lora", "qpa_exact") if v in d.runs]
-    rest = sorted((v for v in d.runs if v not in first and v != "control"),
-                  key=lambda v: (v.split("_")[1], float(v.split("_")[-1])))
-    return first + rest + ["control"]
+    rest = sorted((v for v in d.runs if v not in first and v != "control"), key=_level)
+    return first + rest + (["control"] if "control" in d.runs else [])
 
 
 def variants_table(d: QpaData) -> Table:
