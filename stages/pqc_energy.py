@@ -8,7 +8,7 @@ from quantum_llm.config import load_section
 from quantum_llm.io import write_json
 from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.pqc.energy import EnergyModel, energy_report
-from quantum_llm.pqc.report import plot_energy
+from quantum_llm.report.plots import energy as plot_energy
 from quantum_llm.stage import run_stage
 
 

@@ -41,18 +41,21 @@ def _check(args: argparse.Namespace) -> int:
 
 def _readme(args: argparse.Namespace) -> int:
     from .report import refresh_readme
+    from .report.docs import doc_files, refresh_numbers
     from .stage import InputError
 
     try:
         ok = refresh_readme(args.readme, args.metrics, check=args.check)
+        stale = refresh_numbers(doc_files(args.readme, args.docs), args.metrics, check=args.check)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.check and not ok:
-        print(f"{args.readme}: the results section disagrees with {args.metrics}/: run `quantum-llm readme`",
-              file=sys.stderr)
+    if args.check and (not ok or stale):
+        bad = ([f"{args.readme} (results section)"] if not ok else []) + [f"{f} (marked numbers)" for f in stale]
+        print(f"disagree with {args.metrics}/: {', '.join(bad)}: run `quantum-llm readme`", file=sys.stderr)
         return 1
-    print(f"{args.readme}: results section {'up to date' if args.check else 'written'} from {args.metrics}/")
+    print(f"{args.readme}: results section and marked numbers in {args.docs}/ "
+          f"{'up to date' if args.check else 'written'} from {args.metrics}/")
     return 0
 
 
@@ -66,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check-params", help="validate every params.yaml section without running anything")
     c.add_argument("--params", default="params.yaml")
     c.set_defaults(func=_check)
-    r = sub.add_parser("readme", help="regenerate the README's results section from metrics/")
+    r = sub.add_parser("readme", help="regenerate the README's results section and the numbers marked "
+                                      "<!-- m:KEY -->...<!-- /m --> in it and in docs/*.md from metrics/")
     r.add_argument("--readme", default="README.md")
+    r.add_argument("--docs", default="docs", help="folder of Markdown docs whose marked numbers to refresh")
     r.add_argument("--metrics", default="metrics")
     r.add_argument("--check", action="store_true", help="exit 1 if the section is out of date; write nothing")
     r.set_defaults(func=_readme)

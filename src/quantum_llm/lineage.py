@@ -36,16 +36,117 @@ def params_hash(params: Any) -> str:
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()
 
 
-def git_state(cwd: str | Path = ".") -> dict[str, Any]:
-    """Commit and dirty flag of the repository; dirty ignores untracked files (stage outputs)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+def _git(cwd: str | Path, *args: str) -> str:
+    """stdout of a git command, unstripped (``status --porcelain`` lines start with a space)."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def _dotted(d: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return _MISSING
+        d = d[part]
+    return d
+
+
+_MISSING = object()
+
+
+def stage_deps(stage: str, root: str | Path = ".") -> tuple[list[str], dict[str, list[str]]] | None:
+    """The code deps and params a stage declares in ``root/dvc.yaml``: (paths, {params file: keys}).
+
+    ``stage`` may carry a matrix item (``train_qisa@csa-0``: the declaration is shared). Deps that
+    are outputs of a stage (metrics, models, data) and templated paths are left out: they are
+    data, pinned by their hashes, not code. None when dvc.yaml has no such stage.
+    """
+    f = Path(root) / "dvc.yaml"
+    if not f.is_file():
+        return None
+    stages = (yaml.safe_load(f.read_text()) or {}).get("stages") or {}
+    st = stages.get(stage.split("@", 1)[0])
+    if st is None:
+        return None
+    outputs = _declared_outputs(stages)
+    code = [d for d in (st.get("deps") or []) if "${" not in d and not _under_any(d, outputs)]
+    params: dict[str, list[str]] = {}
+    for p in st.get("params") or []:
+        if isinstance(p, str):
+            params.setdefault("params.yaml", []).append(p)
+        else:
+            for file, keys in p.items():
+                params.setdefault(file, []).extend(keys or [])
+    return code, params
+
+
+def _declared_outputs(stages: dict[str, Any]) -> list[str]:
+    """Every outs/metrics/plots path of every stage; a templated one as its prefix up to the
+    first ``${`` followed by ``*`` (``models/qisa/${item.variant}-${item.seed}`` -> ``models/qisa/*``)."""
+    out = []
+    for st in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for o in st.get(kind) or []:
+                path = o if isinstance(o, str) else next(iter(o))
+                out.append(path.split("${", 1)[0] + "*" if "${" in path else path.rstrip("/"))
+    return out
+
+
+def _under_any(path: str, outputs: list[str]) -> bool:
+    """Whether ``path`` is one of ``outputs``, inside one, or a folder holding one (see
+    :func:`_declared_outputs`)."""
+    path = path.rstrip("/")
+    return any((path.startswith(o[:-1]) if o.endswith("*") else path == o or path.startswith(o + "/"))
+               or o.startswith(path + "/") for o in outputs)
+
+
+def _changed_params(root: Path, params: dict[str, list[str]]) -> list[str]:
+    """'file:key' for every declared param whose value differs from the committed file."""
+    changed = []
+    for file, keys in params.items():
+        now = yaml.safe_load((root / file).read_text()) if (root / file).is_file() else {}
+        try:
+            head = yaml.safe_load(_git(root, "show", f"HEAD:{file}")) or {}
+        except subprocess.CalledProcessError:
+            head = {}
+        changed += [f"{file}:{k}" for k in keys if _dotted(now, k) != _dotted(head, k)]
+    return changed
+
+
+def _changed_paths(root: Path, paths: list[str] | None) -> list[str]:
+    """Tracked (and, under declared paths, untracked) files that differ from HEAD."""
+    args = ["status", "--porcelain"]
+    args += ["--untracked-files=all", "--", *paths] if paths is not None else ["--untracked-files=no"]
+    if paths == []:
+        return []
+    lines = _git(root, *args).splitlines()
+    return sorted(line[3:].split(" -> ")[-1] for line in lines if line.strip())
+
+
+def git_state(cwd: str | Path = ".", stage: str | None = None) -> dict[str, Any]:
+    """Commit, dirty flag and what is dirty, for the code that ``stage`` ran.
+
+    Dirty means: one of the stage's declared code deps (``dvc.yaml`` ``deps:`` that are not
+    stage outputs) differs from the commit, or one of its declared params differs from the
+    committed ``params.yaml``. Its own outputs, other stages' outputs (metrics/, reports/) and
+    ``dvc.lock`` never count. Without a stage (or one dvc.yaml does not declare), every tracked
+    file except stage outputs and dvc.lock counts.
+    """
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        root = Path(_git(cwd, "rev-parse", "--show-toplevel").strip())
+        commit = _git(root, "rev-parse", "HEAD").strip()
+        declared = stage_deps(stage, root) if stage else None
+        if declared is not None:
+            code, params = declared
+            changed = _changed_paths(root, code) + _changed_params(root, params)
+            scope = f"declared deps and params of stage {stage.split('@', 1)[0]!r} in dvc.yaml"
+        else:
+            stages = (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages", {}) \
+                if (root / "dvc.yaml").is_file() else {}
+            outputs = _declared_outputs(stages) + ["dvc.lock"]
+            changed = [p for p in _changed_paths(root, None) if not _under_any(p, outputs)]
+            scope = "every tracked file except stage outputs and dvc.lock"
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
+    return {"commit": commit, "dirty": bool(changed), "dirty_deps": changed, "scope": scope}
 
 
 def library_versions() -> dict[str, str]:
@@ -65,7 +166,7 @@ def build_manifest(stage: str, params: dict[str, Any], inputs: list[str | Path],
         "params": params,
         "params_hash": params_hash(params),
         "inputs": {Path(p).as_posix(): sha256_path(p) for p in inputs},
-        "git": git_state(),
+        "git": git_state(stage=stage),
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
@@ -156,6 +257,18 @@ def trace(path: str | Path, root: str | Path = ".") -> Link:
     return visit(rel)
 
 
+def _commit_text(g: dict[str, Any]) -> str:
+    """'abc123 (clean: ...)' / 'abc123 (dirty: a.py, params.yaml:k)'; older manifests carry only the flag."""
+    text = (g.get("commit") or "no git")[:12]
+    if g.get("dirty") is None:
+        return text
+    if "dirty_deps" not in g:
+        return text + (" (dirty: whole working tree, recorded before per-stage lineage)" if g["dirty"] else " (clean)")
+    if g["dirty"]:
+        return text + " (dirty: " + ", ".join(g["dirty_deps"]) + ")"
+    return text + f" (clean: {g.get('scope', 'declared deps')} match the commit)"
+
+
 def format_trace(link: Link, indent: int = 0) -> str:
     pad = "  " * indent
     if link.stage is None:
@@ -165,8 +278,7 @@ def format_trace(link: Link, indent: int = 0) -> str:
     lines = [f"{pad}{link.path}  <- stage {link.stage!r}: {link.cmd}"]
     m = link.manifest
     if m:
-        g = m.get("git", {})
-        commit = (g.get("commit") or "no git")[:12] + (" (dirty)" if g.get("dirty") else "")
+        commit = _commit_text(m.get("git") or {})
         lines.append(f"{pad}  commit {commit}  params_hash {m.get('params_hash', '')[:12]}  created {m.get('created')}")
         for key in ("circuit_hash", "source"):
             if key in m:

@@ -1,6 +1,7 @@
 """The report page renders in a real browser: headless Chromium (Debian's package, installed
 here if missing) loads reports/index.html built from the repository's metrics; the test fails
-on a broken image, a missing claims table or any console error."""
+on a broken image, a missing claims table, a verdict cell that is not one of the four verdicts,
+or any console error."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from quantum_llm.report import build_report
+from quantum_llm.stats import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -50,8 +52,14 @@ def inspect(page_file: Path) -> dict:
         sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
         claims = page.eval_on_selector_all(
             "section table.claims", "els => els.map(t => t.querySelectorAll('tbody tr').length)")
+        # the text of every cell in the column headed "Verdict", found by its header
+        verdicts = page.eval_on_selector_all("section table.claims", """tables => tables.flatMap(t => {
+            const col = [...t.querySelectorAll('thead th')].findIndex(th => th.textContent.trim() === 'Verdict');
+            return [...t.querySelectorAll('tbody tr')].map(r => col < 0 ? null : r.cells[col].textContent.trim());
+        })""")
         browser.close()
-    return {"errors": errors, "failed": failed, "images": images, "sections": sections, "claims": claims}
+    return {"errors": errors, "failed": failed, "images": images, "sections": sections, "claims": claims,
+            "verdicts": verdicts}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +76,17 @@ def test_page_renders_with_every_image_table_and_no_console_error(built):
     assert len(seen["images"]) >= 6
     assert [i["src"] for i in seen["images"] if not i["ok"]] == []
     assert seen["failed"] == [] and seen["errors"] == []
+    assert len(seen["verdicts"]) == sum(seen["claims"])
+    assert [v for v in seen["verdicts"] if v not in VERDICTS] == [], seen["verdicts"]
+
+
+def test_the_check_catches_a_bad_verdict_cell(built, tmp_path):
+    """The verdict check can fail: the same page with one verdict replaced by a bare 'yes'."""
+    bad = tmp_path / "reports"
+    shutil.copytree(built, bad)
+    page = (bad / "index.html").read_text()
+    (bad / "index.html").write_text(page.replace(f">{VERDICTS[0]}</td>", ">yes</td>", 1))
+    assert "yes" in [v for v in inspect(bad / "index.html")["verdicts"] if v not in VERDICTS]
 
 
 def test_the_check_catches_a_broken_image(built, tmp_path):

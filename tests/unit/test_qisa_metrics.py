@@ -5,7 +5,7 @@ import torch
 
 from quantum_llm.qisa.evaluate import cer_wer, paper_protocol, split_cross_entropy, window_starts
 from quantum_llm.qisa.model import CharGPT, GPTConfig
-from quantum_llm.qisa.report import markdown_table, summarise
+from quantum_llm.report.aggregate import qisa_markdown, qisa_summary
 
 
 def test_cer_wer_on_known_strings():
@@ -55,9 +55,11 @@ def _run(variant, ce, cer, causal=True):
 
 
 def test_summary_mean_std_ratios_and_table():
-    s = summarise([_run("csa", 2.0, 0.6), _run("csa", 2.2, 0.6), _run("qisa_paper", 0.2, 0.06, causal=False)])
+    s = qisa_summary([_run("csa", 2.0, 0.6), _run("csa", 2.2, 0.6), _run("qisa_paper", 0.2, 0.06, causal=False)])
     csa, paper = s["variants"]["csa"], s["variants"]["qisa_paper"]
     assert csa["ce_nats"]["mean"] == pytest.approx(2.1) and csa["ce_nats"]["std"] == pytest.approx(0.1414, abs=1e-4)
     assert paper["x_better_than_csa"]["paper_cer"] == pytest.approx(10.0) and not paper["causal"]
-    md = markdown_table(s)
-    assert "| qisa_paper | 1 |" in md and "NO (leaks the future)" in md and "15.5x" in md
+    assert paper["ce_nats"]["std"] is None and paper["ce_nats"]["n"] == 1  # one seed: no spread
+    md = qisa_markdown(s)
+    assert "| qisa_paper | 0.200 (n = 1) |" in md and "NO (leaks the future)" in md and "15.5x" in md
+    assert "2.100 ± 0.141 (n = 2)" in md

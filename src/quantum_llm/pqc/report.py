@@ -154,31 +154,5 @@ def plot_acc_vs_noise(q: dict, path: Path) -> None:
     save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
-def plot_energy(report: dict, path: Path) -> None:
-    plt = pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    m = report["measured"]
-    a1.semilogy([r["qubits"] for r in m], [r["seconds"] for r in m], "o", label="measured (qsim)")
-    a = report["fit"]["a_seconds"]
-    c = report["curve"]
-    a1.semilogy([r["qubits"] for r in c if r["qubits"] <= 30],
-                [r["sim_cpu_joules"] / report["assumptions"]["sim_watts"] for r in c if r["qubits"] <= 30],
-                "-", label=f"fit a*gates*2^N, a={a:.2g}s")
-    a1.set_xlabel("qubits N")
-    a1.set_ylabel("seconds per simulation")
-    a1.legend(fontsize=7)
-    for key, lab in (("sim_cpu_joules", "CPU simulator"), ("sim_gpu_joules", "GPU simulator (assumed)"),
-                     ("qpu_joules", "QPU model")):
-        a2.semilogy([r["qubits"] for r in c], [r[key] for r in c], label=lab)
-    if report["crossover_qubits"]:
-        a2.axvline(report["crossover_qubits"], ls="--", color="k", lw=1, label=f"cross-over {report['crossover_qubits']}")
-    a2.axvline(report["paper_crossover"], ls=":", color="r", lw=1, label="paper 46")
-    a2.set_xlabel("qubits N")
-    a2.set_ylabel("joules per inference")
-    a2.legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
-
-
 def load_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())

@@ -1,14 +1,16 @@
-"""The report's figures.
+"""The report's figures, drawn from the metrics JSON (one drawing function per figure kind).
 
-The stages already draw their own plots next to their metrics (QPA perplexity vs shots and vs
-qubits, PQC-head accuracy vs qubits and vs noise, the energy cross-over): the report copies those
-files, so each figure has one source. Only the QISA training curves have no stage plot (DVC draws
-them from the curve files interactively), so they are drawn here from the same JSON.
+Conventions on every figure: one colour per method everywhere (:data:`COLORS`: LoRA and QPA never
+share one), legends outside the axes (they never cover data), accuracy plots carry the chance
+line and the paper's reference, and error bars are the sample std over seeds (n printed in the
+label; a single seed has no bar). Reference values (chance, the paper's number) come in each
+figure's data from the section builder. The ``pqc_energy`` stage draws its plot with :func:`energy`
+too, so this module imports nothing of the report beyond ``stats`` (a report change does not
+re-run the energy timing).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,37 +18,184 @@ from typing import Any
 import numpy as np
 
 from ..io import pyplot, save_png
+from ..stats import summarize
 
-plt = pyplot()
-
-SIZE = (6.0, 3.8)
+SIZE = (7.2, 3.8)
 DPI = 110
 # PNG metadata: no software version, so the image bytes depend only on the data.
 META = {"Software": None}
+COLORS = {"lora": "#1f77b4", "qpa": "#d62728", "qpa_exact": "#d62728", "base": "#7f7f7f", "control": "#2ca02c",
+          "csa": "#1f77b4", "qisa": "#d62728", "qisa_paper": "#ff7f0e", "quantum": "#d62728",
+          "quantum_full": "#9467bd", "qpa_shots": "#9467bd", "chance": "#000000", "paper": "#8c564b"}
+CLASSICAL = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#1f77b4", "#2ca02c")
+
+
+def _plt():
+    return pyplot()
+
+
+def legend_outside(ax) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
 
 
 def _save(fig, out: Path) -> None:
     fig.tight_layout()
-    save_png(fig, out, dpi=DPI, metadata=META)
+    save_png(fig, out, dpi=DPI, metadata=META, bbox_inches="tight")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    s = summarize(values)
+    return s.mean, (s.std or 0.0)
+
+
+def chance_line(ax, chance: float) -> None:
+    ax.axhline(chance, ls="-.", lw=1, color=COLORS["chance"], label=f"chance ({chance:g} %)")
 
 
 def qisa_curves(curves: dict[str, list[list[dict]]], out: Path) -> None:
-    fig, ax = plt.subplots(figsize=SIZE)
-    for i, (variant, runs) in enumerate(sorted(curves.items())):
-        steps = [p["step"] for p in runs[0]]
+    fig, ax = _plt().subplots(figsize=SIZE)
+    for variant, runs in sorted(curves.items()):
         n = min(len(r) for r in runs)
+        steps = [p["step"] for p in runs[0][:n]]
         vals = np.array([[p["val_loss"] for p in r[:n]] for r in runs])
-        ax.plot(steps[:n], vals.mean(0), color=f"C{i}", label=variant)
-        ax.fill_between(steps[:n], vals.min(0), vals.max(0), color=f"C{i}", alpha=0.2)
+        ax.plot(steps, vals.mean(0), color=COLORS.get(variant), label=f"{variant} (n = {len(runs)})")
+        ax.fill_between(steps, vals.min(0), vals.max(0), color=COLORS.get(variant), alpha=0.2)
     ax.set_xlabel("training step")
     ax.set_ylabel("validation loss (nats / char)")
     ax.set_title("QISA vs CSA: training curves")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     _save(fig, out)
 
 
-def copy(source: Path, out: Path) -> None:
-    shutil.copyfile(source, out)
+STYLES = {"qpa_exact": "-", "lora": "--", "base": ":"}
 
 
-DRAW: dict[str, Callable[[Any, Path], None]] = {"copy": copy, "qisa_curves": qisa_curves}
+def _hlines(ax, ppl: dict[str, list[float]], names=("qpa_exact", "lora", "base")) -> None:
+    for name in names:
+        style = STYLES[name]
+        if name in ppl:
+            m, _ = _mean_std(ppl[name])
+            ax.axhline(m, ls=style, color=COLORS[name], label=f"{name.replace('_', ' ')} (n = {len(ppl[name])})")
+
+
+def qpa_shots(ppl: dict[str, list[float]], out: Path) -> None:
+    """Masked PPL vs shots for QPA, exact QPA / LoRA / base as lines; ``ppl``: variant -> per-seed values."""
+    fig, ax = _plt().subplots(figsize=SIZE)
+    shots = sorted(int(v.split("_")[-1]) for v in ppl if v.startswith("qpa_shots_"))
+    if shots:
+        ms = [_mean_std(ppl[f"qpa_shots_{s}"]) for s in shots]
+        ax.errorbar(shots, [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3,
+                    color=COLORS["qpa_shots"], label=f"QPA, sampled probabilities (n = {len(ppl[f'qpa_shots_{shots[0]}'])})")
+        ax.set_xscale("log")
+    _hlines(ax, ppl)
+    ax.set_xlabel("shots per weight generation")
+    ax.set_ylabel("test perplexity (padding masked)")
+    ax.set_title("QPA: perplexity vs shots")
+    legend_outside(ax)
+    _save(fig, out)
+
+
+def qpa_qubits(data: dict[str, Any], out: Path) -> None:
+    points = sorted(data["points"], key=lambda p: p["qubits"])
+    fig, ax = _plt().subplots(figsize=SIZE)
+    xs = [p["qubits"] for p in points]
+    ax.plot(xs, [p["ppl_masked"] for p in points], "o-", color=COLORS["qpa"], label="QPA, seed 0 (n = 1)")
+    for p in points:
+        if p.get("ratio_to_lora") is not None:
+            ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl_masked"]), fontsize=7,
+                        textcoords="offset points", xytext=(0, 6), ha="center")
+    _hlines(ax, {"lora": data["lora"], "base": data["base"]}, names=("lora", "base"))
+    ax.margins(y=0.15)  # room for the point labels
+    ax.set_xlabel("qubits N")
+    ax.set_ylabel("test perplexity (padding masked)")
+    ax.set_title("QPA vs qubits (labels: trainable params, % of LoRA)")
+    legend_outside(ax)
+    _save(fig, out)
+
+
+def pqc_qubits(data: dict[str, Any], out: Path) -> None:
+    sweep, classical = data["sweep"], data["classical"]
+    fig, ax = _plt().subplots(figsize=SIZE)
+    pts = sweep.get("qubits", [])
+    n = len(pts[0]["acc"]["values"]) if pts else 0
+    ax.errorbar([p["qubits"] for p in pts], [_mean_std(p["acc"]["values"])[0] for p in pts],
+                yerr=[_mean_std(p["acc"]["values"])[1] for p in pts], marker="o", capsize=3, color=COLORS["quantum"],
+                label=f"PQC head, sweep budget (n = {n})")
+    if sweep.get("full"):
+        f = sweep["full"]
+        m, s = _mean_std(f["acc"]["values"])
+        ax.errorbar([f["qubits"]], [m], yerr=[s], marker="s", capsize=3, color=COLORS["quantum_full"],
+                    label=f"PQC head, train_pqc budget (n = {len(f['acc']['values'])})")
+    for color, h in zip(CLASSICAL, classical, strict=False):
+        ax.axhline(_mean_std(h["acc_exact"]["values"])[0], ls="--", lw=1, color=color, label=f"{h['head']} (classical)")
+    ax.axhline(data["paper"], ls=":", lw=1, color=COLORS["paper"], label=f"paper, quantum head ({data['paper']:.2f} %)")
+    chance_line(ax, data["chance"])
+    ax.set_xlabel("main-module qubits Q")
+    ax.set_ylabel("test accuracy (%)")
+    legend_outside(ax)
+    _save(fig, out)
+
+
+def pqc_noise(data: dict[str, Any], out: Path) -> None:
+    q = data["head"]
+    fig, (a1, a2) = _plt().subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    for ax, key, exact, xlabel in (
+            (a1, "acc_shots", q["acc_exact"], "shots"),
+            (a2, "acc_noise", (q.get("noise_subset") or {}).get("acc_exact"),
+             f"depolarising p (subset of {(q.get('noise_subset') or {}).get('n')} test rows)")):
+        levels = sorted(q.get(key) or {}, key=float)
+        ms = [_mean_std(q[key][k]["values"]) for k in levels]
+        ax.errorbar([float(k) for k in levels], [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3,
+                    color=COLORS["quantum"], label=f"{q['head']} (n = {len(q['seeds'])})")
+        if exact:
+            ax.axhline(_mean_std(exact["values"])[0], ls="--", lw=1, color=COLORS["quantum_full"],
+                       label="exact, same rows")
+        chance_line(ax, data["chance"])
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+    a1.set_ylabel("test accuracy (%)")
+    legend_outside(a2)
+    _save(fig, out)
+
+
+def _crossing(curve: list[dict], key: str, n: int | None) -> float | None:
+    """``key`` of the curve at ``n`` qubits, interpolated in log space (the curve may skip ``n``)."""
+    if not n:
+        return None
+    xs = [r["qubits"] for r in curve]
+    return float(np.exp(np.interp(n, xs, [np.log(r[key]) for r in curve])))
+
+
+def energy(report: dict[str, Any], out: Path) -> None:
+    """Measured simulator time, its 2^N fit, the energy curves and every cross-over marked."""
+    fig, (a1, a2) = _plt().subplots(1, 2, figsize=(10, 3.6))
+    m, c = report["measured"], report["curve"]
+    a1.semilogy([r["qubits"] for r in m], [r["seconds"] for r in m], "o", color=COLORS["quantum"],
+                label="measured (qsim)")
+    a1.semilogy([r["qubits"] for r in c if r["qubits"] <= 30],
+                [r["sim_cpu_joules"] / report["assumptions"]["sim_watts"] for r in c if r["qubits"] <= 30],
+                "-", color=COLORS["base"], label=f"fit a*gates*2^N, a = {report['fit']['a_seconds']:.2g} s")
+    a1.set_xlabel("qubits N")
+    a1.set_ylabel("seconds per simulation")
+    a1.legend(fontsize=7, loc="upper left")
+    for key, lab, col in (("sim_cpu_joules", "CPU simulator", "#1f77b4"),
+                          ("sim_gpu_joules", "GPU simulator (assumed)", "#2ca02c"), ("qpu_joules", "QPU model", "#d62728")):
+        a2.semilogy([r["qubits"] for r in c], [r[key] for r in c], color=col, label=lab)
+    for n, lab, col in ((report.get("crossover_qubits"), "CPU", "#1f77b4"),
+                        (report.get("crossover_qubits_gpu"), "GPU", "#2ca02c")):
+        y = _crossing(c, "qpu_joules", n)
+        if y is not None:
+            a2.axvline(n, ls="--", lw=1, color=col)
+            a2.plot([n], [y], "o", ms=7, mfc="none", mec=col, label=f"cross-over, {lab}: N = {n}")
+    if report.get("paper_crossover"):
+        a2.axvline(report["paper_crossover"], ls=":", color=COLORS["paper"], lw=1,
+                   label=f"paper: N = {report['paper_crossover']}")
+    a2.set_xlabel("qubits N")
+    a2.set_ylabel("joules per inference")
+    legend_outside(a2)
+    _save(fig, out)
+
+
+DRAW: dict[str, Callable[[Any, Path], None]] = {
+    "qisa_curves": qisa_curves, "qpa_shots": qpa_shots, "qpa_qubits": qpa_qubits, "pqc_qubits": pqc_qubits,
+    "pqc_noise": pqc_noise, "energy": energy}
