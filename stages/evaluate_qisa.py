@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from quantum_llm.config import load_section
+from quantum_llm.device import resolve_device
 from quantum_llm.io import write_json
 from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.qisa.evaluate import evaluate_model
@@ -20,7 +21,7 @@ def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     if not (args.model / "model.pt").is_file():
         raise InputError(f"{args.model}/model.pt not found (run the matching train_qisa stage)")
-    model = load_checkpoint(args.model / "model.pt")
+    model = load_checkpoint(args.model / "model.pt").to(resolve_device())
     metrics = evaluate_model(model, load_split(args.data, "test"), load_vocab(args.data), p)
     metrics["run"] = args.model.name
     manifest = build_manifest("evaluate_qisa", {"qisa.eval": p.model_dump()},

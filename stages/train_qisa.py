@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from quantum_llm.config import load_section
+from quantum_llm.device import resolve_device
 from quantum_llm.io import atomic_dir, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qisa.model import GPTConfig, save_checkpoint
@@ -18,12 +19,13 @@ def main(args: argparse.Namespace) -> None:
     if args.variant not in p.variants:
         raise InputError(f"--variant {args.variant!r} is not in qisa.variants {p.variants}")
     torch.set_num_threads(p.train.threads)
+    device = resolve_device()  # QUANTUM_LLM_DEVICE (not a param: recorded in the manifest)
     if not (args.data / "train.parquet").is_file():
         raise InputError(f"{args.data}/train.parquet not found (run `dvc repro prepare_chars`)")
     cfg = GPTConfig(vocab_size=len(load_vocab(args.data)), attention=args.variant, pauli_seed=args.seed,
                     **p.model.model_dump())
     model, curve = train(cfg, load_split(args.data, "train"), load_split(args.data, "val"), seed=args.seed,
-                         **p.train.model_dump(exclude={"threads"}))
+                         device=device, **p.train.model_dump(exclude={"threads"}))
     with atomic_dir(args.out) as tmp:
         save_checkpoint(model, tmp / "model.pt")
         write_json(tmp / "config.json", cfg.to_dict())

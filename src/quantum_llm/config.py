@@ -313,13 +313,13 @@ class CircuitsParams(_Section):
 
 
 class SimulatorParams(_Section):
-    """Which simulator evaluates the circuits and how (src/quantum_llm/quantum/backends.py)."""
+    """How the qsim simulator runs (src/quantum_llm/quantum/backends.py). Training always uses
+    the torch simulator, on the runtime device (QUANTUM_LLM_DEVICE, src/quantum_llm/device.py:
+    not a param, so that the device does not change the params hash)."""
 
-    backend: Literal["qsim", "cirq", "torch"] = Field("torch", description="qsim, cirq (reference) or torch (training)")
-    cpu_threads: int = Field(2, ge=1, le=256, description="qsim and torch CPU threads, 1..256")
-    use_gpu: bool = Field(False, description="qsim: needs a CUDA build of qsimcirq (an error otherwise); torch: run on CUDA")
-    shots: int = Field(0, ge=0, description="measurements per evaluation, 0 = exact probabilities")
-    noise_p: float = Field(0.0, ge=0, le=0.75, description="depolarising probability after every gate, in [0, 0.75]; 0 = noise-free")
+    cpu_threads: int = Field(2, ge=1, le=256, description="qsim CPU threads, 1..256")
+    use_gpu: bool = Field(False, description="qsim on the GPU: needs a GPU build of qsimcirq (an error otherwise)")
+    gpu_mode: Literal[0, 1] = Field(0, description="with use_gpu: 0 = qsim's CUDA kernels, 1 = NVIDIA cuStateVec")
     trajectories: int = Field(200, ge=1, description="qsim: noisy trajectories averaged per evaluation, >= 1")
     seed: int | None = Field(None, ge=0, lt=2**32, description="sampling/trajectory seed 0..2**32-1; null = the top-level seed")
 

@@ -3,7 +3,7 @@ inputs and commit.
 
 Every artifact folder carries ``manifest.json`` (see :func:`write_manifest`):
 stage name, the params it used and their hash, sha256 of every input, git commit and dirty
-flag, library versions, and extras such as a circuit hash. :func:`trace` combines the
+flag, library versions, the device torch ran on, and extras such as a circuit hash. :func:`trace` combines the
 manifest with ``dvc.lock`` (DVC's own record of what ran with which deps and params) and
 follows each dependency that is itself a stage output, back to the raw data.
 """
@@ -161,6 +161,10 @@ def library_versions() -> dict[str, str]:
 
 def build_manifest(stage: str, params: dict[str, Any], inputs: list[str | Path],
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of one stage run; ``device`` records where torch ran (QUANTUM_LLM_DEVICE,
+    kept out of the params and their hash: see :mod:`quantum_llm.device`)."""
+    from .device import device_record  # imports torch: only when a manifest is built
+
     return {
         "stage": stage,
         "params": params,
@@ -168,6 +172,7 @@ def build_manifest(stage: str, params: dict[str, Any], inputs: list[str | Path],
         "inputs": {Path(p).as_posix(): sha256_path(p) for p in inputs},
         "git": git_state(stage=stage),
         "versions": library_versions(),
+        "device": device_record(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }

@@ -87,7 +87,7 @@ def test_pipeline_circuits_widths():
     assert len(specs["pqc_main"].data_symbols) == 10
 
 
-@pytest.mark.parametrize("field,value", [("noise_p", -0.1), ("cpu_threads", 0), ("backend", "qiskit"), ("shots", -1)])
+@pytest.mark.parametrize("field,value", [("gpu_mode", 2), ("cpu_threads", 0), ("trajectories", 0), ("use_gpu", "maybe")])
 def test_simulator_params_reject(field, value):
     with pytest.raises(ParamsError, match=f"simulator.{field}"):
         validate(SimulatorParams, {field: value}, "simulator")

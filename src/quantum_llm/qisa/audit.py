@@ -53,12 +53,13 @@ def causality_audit(module: nn.Module, seq_len: int | None = None, trials: int =
     """
     kind, size, block = _input_spec(module) if n_embd is None else ("embeddings", n_embd, None)
     T = seq_len or block or 16
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # drawn on the host: the same inputs on every device
+    device = next(module.parameters(), torch.empty(0)).device
 
     def draw() -> torch.Tensor:
         if kind == "token ids":
-            return torch.randint(0, size, (batch, T), generator=gen)
-        return torch.randn(batch, T, size, generator=gen)
+            return torch.randint(0, size, (batch, T), generator=gen).to(device)
+        return torch.randn(batch, T, size, generator=gen).to(device)
 
     was_training = module.training
     module.eval()

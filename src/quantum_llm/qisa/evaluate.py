@@ -23,19 +23,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import synchronize
 from .model import CharGPT
 
 log = logging.getLogger(__name__)
 
 
 def decode(ids, vocab: list[str]) -> str:
+    if isinstance(ids, torch.Tensor):
+        ids = ids.tolist()  # one host copy, not one per character
     return "".join(vocab[int(i)] for i in ids)
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.no_grad()
 def split_cross_entropy(model: CharGPT, data: torch.Tensor, batch_size: int = 512) -> float:
     """Mean cross-entropy (nats/char) over all non-overlapping windows, every position scored."""
     T = model.config.block_size
+    data = data.to(_device(model))
     n = (len(data) - 1) // T
     x = data[: n * T].view(n, T)
     y = data[1: n * T + 1].view(n, T)
@@ -67,8 +75,9 @@ def paper_protocol(model: CharGPT, data: torch.Tensor, vocab: list[str], windows
     T = model.config.block_size
     starts = torch.from_numpy(window_starts(len(data), T, windows, seed))
     offs = torch.arange(T)
-    x, y = data[starts[:, None] + offs], data[starts[:, None] + offs + 1]  # (M, T)
-    pred = torch.cat([model(x[i:i + 512]).argmax(-1) for i in range(0, len(x), 512)])  # (M, T)
+    x, y = data[starts[:, None] + offs], data[starts[:, None] + offs + 1]  # (M, T), on the host
+    x = x.to(_device(model))
+    pred = torch.cat([model(x[i:i + 512]).argmax(-1) for i in range(0, len(x), 512)]).cpu()  # (M, T)
     refs = [decode(r, vocab) for r in y]
     hyps = [decode(p, vocab) for p in pred]
     return {**cer_wer(refs, hyps), "windows": len(refs), "window_chars": T,
@@ -82,8 +91,8 @@ def free_running(model: CharGPT, data: torch.Tensor, vocab: list[str], prompts: 
     T = model.config.block_size
     starts = torch.from_numpy(window_starts(len(data), T + generate, prompts, seed))
     offs = torch.arange(T + generate)
-    seqs = data[starts[:, None] + offs]  # (M, T + K)
-    out = model.generate(seqs[:, :T], generate)[:, T:]  # (M, K)
+    seqs = data[starts[:, None] + offs].cpu()  # (M, T + K)
+    out = model.generate(seqs[:, :T].to(_device(model)), generate)[:, T:].cpu()  # (M, K)
     refs = [decode(r, vocab) for r in seqs[:, T:]]
     hyps = [decode(h, vocab) for h in out]
     return {**cer_wer(refs, hyps), "prompts": len(refs), "prompt_chars": T, "generated_chars": generate,
@@ -95,11 +104,13 @@ def free_running(model: CharGPT, data: torch.Tensor, vocab: list[str], prompts: 
 def time_forward(models: dict[str, CharGPT], batch: int, repeats: int, seed: int = 0) -> dict[str, dict]:
     """Seconds per token (median of ``repeats`` forward passes), the models interleaved so
     that machine load affects all of them alike. Denormals are flushed (an untrained model
-    can otherwise be dominated by denormal arithmetic)."""
+    can otherwise be dominated by denormal arithmetic). On CUDA each pass is bracketed by
+    ``torch.cuda.synchronize`` so that the time covers the kernels, not just their launch."""
     flush = torch.set_flush_denormal(True)
     any_model = next(iter(models.values()))
     T, V = any_model.config.block_size, any_model.config.vocab_size
-    x = torch.randint(0, V, (batch, T), generator=torch.Generator().manual_seed(seed))
+    device = _device(any_model)
+    x = torch.randint(0, V, (batch, T), generator=torch.Generator().manual_seed(seed)).to(device)
     times: dict[str, list[float]] = {k: [] for k in models}
     with torch.inference_mode():
         for m in models.values():  # warm-up
@@ -107,8 +118,10 @@ def time_forward(models: dict[str, CharGPT], batch: int, repeats: int, seed: int
             m(x)
         for _ in range(repeats):
             for k, m in models.items():
+                synchronize(device)
                 t0 = time.perf_counter()
                 m(x)
+                synchronize(device)
                 times[k].append(time.perf_counter() - t0)
     if flush:
         torch.set_flush_denormal(False)
@@ -141,7 +154,7 @@ def evaluate_model(model: CharGPT, test: torch.Tensor, vocab: list[str], p) -> d
 
     cfg = model.config
     model.eval()
-    csa_ref = CharGPT(GPTConfig(**{**cfg.to_dict(), "attention": "csa", "pauli_strings": []})).eval()
+    csa_ref = CharGPT(GPTConfig(**{**cfg.to_dict(), "attention": "csa", "pauli_strings": []})).to(_device(model)).eval()
     timing = time_forward({"model": model, "csa_reference": csa_ref}, p.timing_batch, p.timing_repeats)
     audit_model = causality_audit(model, trials=p.audit_trials, tolerance=p.audit_tolerance, seed=p.sample_seed)
     audit_attn = causality_audit(model.blocks[0].attn, seq_len=cfg.block_size, trials=p.audit_trials,

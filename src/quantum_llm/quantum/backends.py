@@ -16,9 +16,10 @@ uses one trajectory per shot); ``torch`` is noise-free and refuses ``noise_p > 0
 Seeds go through ``cirq.value.parse_random_state``; the same seed gives the same samples and
 trajectories.
 
-Backends: ``cirq`` (the reference), ``qsim`` (qsimcirq, ``cpu_threads``; ``use_gpu`` only with
-a CUDA build of qsimcirq, otherwise :class:`BackendError`), ``torch``
-(:mod:`quantum_llm.quantum.torch_sim`, batched and differentiable).
+Backends: ``cirq`` (the reference), ``qsim`` (qsimcirq, ``cpu_threads``; ``use_gpu`` with
+``gpu_mode`` 0 = qsim's CUDA kernels or 1 = cuStateVec, only with a GPU build of qsimcirq,
+otherwise :class:`BackendError`), ``torch`` (:mod:`quantum_llm.quantum.torch_sim`, batched and
+differentiable, on the torch device of :mod:`quantum_llm.device`).
 """
 
 from __future__ import annotations
@@ -150,32 +151,82 @@ class CirqBackend(Backend):
         return None if state is None else np.asarray(state, dtype=np.complex128)
 
 
-def qsim_gpu_available() -> bool:
-    """Whether the installed qsimcirq was built with CUDA/HIP (the PyPI wheels are CPU-only)."""
+def qsim_gpu_available(gpu_mode: int = 0) -> bool:
+    """Whether the installed qsimcirq can run on a GPU in ``gpu_mode`` (0: its CUDA/HIP kernels,
+    ``qsimcirq.qsim_gpu``; 1: NVIDIA cuStateVec, ``qsimcirq.qsim_custatevec``). Both are None
+    with the PyPI wheels (CPU-only) and on a machine where qsimcirq detects no GPU."""
     import qsimcirq
-    return getattr(qsimcirq, "qsim_gpu", None) is not None
+    return getattr(qsimcirq, "qsim_gpu" if gpu_mode == 0 else "qsim_custatevec", None) is not None
+
+
+GPU_MODES = {0: "qsim CUDA kernels", 1: "NVIDIA cuStateVec"}
+
+
+def _check_gpu(use_gpu: bool, gpu_mode: int) -> None:
+    import qsimcirq
+    if gpu_mode not in GPU_MODES:
+        raise BackendError(f"simulator.gpu_mode = {gpu_mode} is invalid: 0 (qsim CUDA kernels) or 1 (cuStateVec)")
+    if use_gpu and not qsim_gpu_available(gpu_mode):
+        module = "qsimcirq.qsim_gpu" if gpu_mode == 0 else "qsimcirq.qsim_custatevec"
+        raise BackendError(
+            f"simulator.use_gpu is true (gpu_mode {gpu_mode}: {GPU_MODES[gpu_mode]}) but the installed qsimcirq "
+            f"{qsimcirq.__version__} has no {module} (the PyPI wheels are CPU-only; a GPU build also needs a visible "
+            "GPU). Build qsimcirq from source on a machine with the CUDA toolkit: scripts/build_qsim_gpu.sh "
+            "(docs/gpu.md); or set simulator.use_gpu: false.")
 
 
 class QsimBackend(Backend):
-    """qsimcirq on ``cpu_threads`` threads, or on the GPU with a CUDA build; sequential over the batch."""
+    """qsimcirq on ``cpu_threads`` threads, or on the GPU (``use_gpu``; ``gpu_mode`` 0 = qsim's
+    CUDA kernels, 1 = cuStateVec) with a GPU build of qsimcirq; sequential over the batch.
+
+    Besides the common interface it offers what the PQC evaluation and the energy timing need:
+    :meth:`expectation_values` (exact expectation values; with noise, the mean over
+    ``trajectories`` qsim trajectories) and :meth:`time_statevector`."""
 
     name = "qsim"
 
     def __init__(self, noise_p: float = 0.0, seed=None, cpu_threads: int = 2, use_gpu: bool = False,
-                 trajectories: int = 200):
+                 trajectories: int = 200, gpu_mode: int = 0):
         super().__init__(noise_p, seed)
         import qsimcirq
-        if use_gpu and not qsim_gpu_available():
-            raise BackendError(
-                f"simulator.use_gpu is true but the installed qsimcirq {qsimcirq.__version__} has no GPU support "
-                "(the PyPI wheels are CPU-only). Build qsimcirq from source on a machine with the CUDA toolkit "
-                "(git clone https://github.com/quantumlib/qsim && cd qsim && pip install .; CMake picks up CUDA), "
-                "or set simulator.use_gpu: false, or use simulator.backend: torch on CUDA.")
+        _check_gpu(use_gpu, gpu_mode)
         if trajectories < 1:
             raise ValueError(f"trajectories = {trajectories} is invalid: an integer >= 1")
         self.trajectories = trajectories
-        self.options = qsimcirq.QSimOptions(cpu_threads=cpu_threads, use_gpu=use_gpu)
+        self.options = qsimcirq.QSimOptions(cpu_threads=cpu_threads, use_gpu=use_gpu, gpu_mode=gpu_mode,
+                                            ev_noisy_repetitions=trajectories if noise_p > 0 else 1)
         self.sim = qsimcirq.QSimSimulator(self.options, seed=self.prng)
+
+    def expectation_values(self, circuit: cirq.AbstractCircuit, observables: Sequence[cirq.PauliString],
+                           params: Any = None, symbols: Sequence[sympy.Symbol] = (),
+                           qubits: Sequence[cirq.Qid] | None = None) -> np.ndarray:
+        """(B, S) real expectation values of ``observables`` for each parameter row, computed by
+        qsim's ``simulate_expectation_values_sweep``: exact without noise; with ``noise_p > 0`` the
+        depolarised circuit's mean over ``trajectories`` trajectories (``ev_noisy_repetitions``)."""
+        qs = _qubit_list(circuit, qubits)
+        resolvers, _ = _batch(params, symbols, None)
+        circ = with_depolarizing(circuit, self.noise_p) if self.noise_p > 0 else circuit
+        ev = self.sim.simulate_expectation_values_sweep(circ, list(observables), resolvers, qubit_order=qs)
+        return np.real(np.asarray(ev))
+
+    def time_statevector(self, circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid] | None = None,
+                         repeats: int = 3) -> float:
+        """Seconds of one statevector simulation of a parameter-free ``circuit`` (resolve it first,
+        so that parameter resolution is not timed): the minimum of ``repeats`` runs after one
+        warm-up, the least disturbed by other load. qsim returns the final state in host memory,
+        so on a GPU the time includes copying it back (8 * 2**N bytes)."""
+        import time
+
+        if cirq.is_parameterized(circuit):
+            raise ValueError("time_statevector needs a circuit without free symbols: cirq.resolve_parameters first")
+        qs = _qubit_list(circuit, qubits)
+        self.sim.simulate(circuit, qubit_order=qs)  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self.sim.simulate(circuit, qubit_order=qs)
+            times.append(time.perf_counter() - t0)
+        return float(min(times))
 
     def final_states(self, circuit, params=None, symbols=(), initial_state=None, qubits=None) -> np.ndarray:
         """(B, 2**n) complex64 final states (one trajectory each when noisy)."""
@@ -218,13 +269,17 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, noise_p: float = 0.0, seed=None, device: str = "cpu", dtype: str = "float64"):
+    def __init__(self, noise_p: float = 0.0, seed=None, device: str | None = None, dtype: str = "float64"):
+        """``device``: a torch device; None = :func:`quantum_llm.device.resolve_device` (QUANTUM_LLM_DEVICE)."""
         if noise_p > 0:
             raise BackendError("the torch backend is a noise-free statevector simulator; "
                                "use simulator.backend qsim (trajectories) or cirq (density matrix) for noise")
         super().__init__(noise_p, seed)
         import torch
-        self.torch, self.device = torch, device
+
+        from ..device import resolve_device
+        self.torch = torch
+        self.device = resolve_device() if device is None else torch.device(device)
         self.dtype = getattr(torch, dtype)
         self._compiled: dict = {}
 
@@ -248,14 +303,16 @@ class TorchBackend(Backend):
             init = torch.as_tensor(arr[None] if arr.ndim == 1 else arr, device=self.device)
         with torch.no_grad():
             out = tc.probabilities(p, initial_state=init)
-        return out.cpu().numpy().astype(np.float64)
+        from ..device import to_numpy
+        return to_numpy(out).astype(np.float64)
 
 
 def make_backend(name: str, *, noise_p: float = 0.0, seed=None, cpu_threads: int = 2, use_gpu: bool = False,
-                 trajectories: int = 200, device: str = "cpu") -> Backend:
-    """Backend by name: ``qsim``, ``cirq`` or ``torch``."""
+                 trajectories: int = 200, gpu_mode: int = 0, device: str | None = None) -> Backend:
+    """Backend by name: ``qsim``, ``cirq`` or ``torch`` (``device`` None = QUANTUM_LLM_DEVICE)."""
     if name == "qsim":
-        return QsimBackend(noise_p, seed, cpu_threads=cpu_threads, use_gpu=use_gpu, trajectories=trajectories)
+        return QsimBackend(noise_p, seed, cpu_threads=cpu_threads, use_gpu=use_gpu, trajectories=trajectories,
+                           gpu_mode=gpu_mode)
     if name == "cirq":
         return CirqBackend(noise_p, seed)
     if name == "torch":
