@@ -1,4 +1,5 @@
-"""Command line: ``quantum-llm trace PATH``, ``quantum-llm check-params`` and ``quantum-llm readme``."""
+"""Command line: ``quantum-llm trace PATH``, ``quantum-llm check-params``, ``quantum-llm readme``
+and ``quantum-llm exp --profile NAME``."""
 
 from __future__ import annotations
 
@@ -59,6 +60,27 @@ def _readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exp(args: argparse.Namespace) -> int:
+    import shlex
+    import subprocess
+
+    from .profiles import exp_command, profile_path, read_profile, validate_profile
+
+    extra = args.dvc_args[1:] if args.dvc_args[:1] == ["--"] else args.dvc_args
+    path = profile_path(args.profile)
+    try:
+        overrides = read_profile(path)
+        validate_profile(overrides, path, args.params)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cmd = exp_command(overrides, extra)
+    print(shlex.join(cmd), flush=True)
+    if args.dry_run:
+        return 0
+    return subprocess.run(cmd).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="quantum-llm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--metrics", default="metrics")
     r.add_argument("--check", action="store_true", help="exit 1 if the section is out of date; write nothing")
     r.set_defaults(func=_readme)
+    e = sub.add_parser("exp", help="run a DVC experiment with a params profile (profiles/NAME.yaml), "
+                                   "checked against the params schema first",
+                       description="Apply a profile of params overrides through `dvc exp run -S key=value ...`. "
+                                   "Arguments after `--` go to `dvc exp run` (e.g. -- --name paper qisa_summary).")
+    e.add_argument("--profile", required=True, help="a name in profiles/ (e.g. paper) or a YAML file")
+    e.add_argument("--params", default="params.yaml")
+    e.add_argument("--dry-run", action="store_true", help="print the dvc command and run nothing")
+    e.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed to `dvc exp run` (after --)")
+    e.set_defaults(func=_exp)
     args = parser.parse_args(argv)
     return args.func(args)
 

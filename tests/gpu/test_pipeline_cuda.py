@@ -5,7 +5,6 @@ has nothing to do). Plus CPU-vs-CUDA agreement of one model's test metrics."""
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from ..conftest import run, set_params
