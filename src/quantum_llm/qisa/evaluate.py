@@ -141,7 +141,7 @@ PROTOCOLS = {
                     "characters vs the true continuation; CER = mean of jiwer.cer per prompt, WER = jiwer.wer over all",
     "inference": "seconds per token = median over repeats of one forward pass of a fixed batch / (batch x block_size), "
                  "interleaved with a freshly initialised CSA model of the same shape in the same process; "
-                 "ratio = this model / that CSA model; 1 torch thread, denormals flushed",
+                 "ratio = this model / that CSA model; 1 torch thread, denormals flushed (on CUDA: each pass between torch.cuda.synchronize calls)",
     "causality_audit": "outputs at positions <= t must not change (beyond tolerance) when the inputs at positions > t "
                        "are redrawn, for every t; on the whole model (token ids) and on the first block's attention",
 }
