@@ -273,7 +273,7 @@ class TorchBackend(Backend):
         """``device``: a torch device; None = :func:`quantum_llm.device.resolve_device` (QUANTUM_LLM_DEVICE)."""
         if noise_p > 0:
             raise BackendError("the torch backend is a noise-free statevector simulator; "
-                               "use simulator.backend qsim (trajectories) or cirq (density matrix) for noise")
+                               "use the qsim backend (trajectories) or cirq (density matrix) for noise")
         super().__init__(noise_p, seed)
         import torch
 
