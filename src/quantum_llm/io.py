@@ -183,3 +183,23 @@ def sha256_path(path: str | Path) -> str:
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
     return h.hexdigest()
+
+
+def read_parquet(path: str | Path, columns: list[str] | None = None, *, stage: str):
+    """A Parquet file written by ``stage`` as a ``pyarrow.Table``; a missing, truncated or
+    corrupted file, or one without ``columns``, is one :class:`InputError` line naming the file
+    and the fix (rebuild it), not a pyarrow traceback. The one reader every stage uses."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .stage import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} not found (run `dvc repro {stage}`)")
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError, KeyError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise InputError(f"{path}: not a readable Parquet file with columns {columns} ({first}); "
+                         f"rebuild it with `dvc repro -f {stage}`") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import CharsParams, LMDataParams, SST2Params
 from ..io import write_json
+from ..stage import InputError
 from . import corpora, sst2
 from .sources import load_table, load_text
 
@@ -15,7 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def write_chars(p: CharsParams, out: Path) -> dict:
-    corpus = corpora.char_corpus(load_text(p.source), p.train, p.val)
+    try:
+        corpus = corpora.char_corpus(load_text(p.source, "data.chars.source"), p.train, p.val)
+    except ValueError as e:  # too few lines for the split fractions
+        raise InputError(f"data.chars.source = {p.source!r}: {e}; use a longer text or change "
+                         "data.chars.train / data.chars.val") from None
     counts = {}
     for name, text in corpus.splits.items():
         corpora.char_dataset(text, corpus.vocab).to_parquet(str(out / f"{name}.parquet"))
@@ -36,7 +41,8 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     stats = {}
     for split, source in (("train", p.train_source), ("test", p.test_source)):
-        ds = corpora.lm_dataset(corpora.lm_lines(load_text(source), p.max_lines), tok, p.max_length)
+        lines = corpora.lm_lines(load_text(source, f"data.lm.{split}_source"), p.max_lines)
+        ds = corpora.lm_dataset(lines, tok, p.max_length)
         ds.to_parquet(str(out / f"{split}.parquet"))
         stats[split] = {"source": source, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
     meta = {
@@ -52,10 +58,19 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
 
 
 def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
-    train_all = sst2.labelled(load_table(p.train_source), p.text_column, p.label_column, p.train_source)
-    test = sst2.labelled(load_table(p.test_source), p.text_column, p.label_column, p.test_source)
+    train_all = sst2.labelled(load_table(p.train_source, "data.sst2.train_source"), p.text_column, p.label_column,
+                              p.train_source)
+    test = sst2.labelled(load_table(p.test_source, "data.sst2.test_source"), p.text_column, p.label_column,
+                         p.test_source)
+    if len(set(train_all["label"])) < 2:
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: column {p.label_column!r} holds one class "
+                         "only; a classifier needs at least two (use the full table)")
     pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
-    train, val = sst2.stratified_split(pool, p.val_fraction, seed)
+    try:
+        train, val = sst2.stratified_split(pool, p.val_fraction, seed)
+    except ValueError as e:  # scikit-learn: too few rows of a class for a stratified split
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: no stratified {p.val_fraction:g} validation "
+                         f"split possible ({e}); use more rows or change data.sst2.val_fraction") from None
     if p.max_test:
         test = test.select(range(min(p.max_test, len(test))))
     encoder = sst2.load_encoder(p.encoder)

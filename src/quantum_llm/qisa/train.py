@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from ..io import read_parquet
 from .model import CharGPT, GPTConfig
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def load_split(chars_dir: str | Path, split: str) -> torch.Tensor:
     """A split as one id tensor: the Parquet rows are lines, joining them gives the split."""
-    table = pq.read_table(Path(chars_dir) / f"{split}.parquet", columns=["ids"])
+    table = read_parquet(Path(chars_dir) / f"{split}.parquet", ["ids"], stage="prepare_chars")
     flat = table.column("ids").combine_chunks().flatten().to_numpy()
     return torch.from_numpy(flat.astype(np.int64))  # (n_chars,)
 
