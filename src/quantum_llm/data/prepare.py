@@ -65,7 +65,10 @@ def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
     if len(set(train_all["label"])) < 2:
         raise InputError(f"data.sst2.train_source = {p.train_source!r}: column {p.label_column!r} holds one class "
                          "only; a classifier needs at least two (use the full table)")
-    pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
+    try:
+        pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
+    except InputError as e:  # too few rows of a class: name the file too
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: {e} (use more rows or lower it)") from None
     try:
         train, val = sst2.stratified_split(pool, p.val_fraction, seed)
     except ValueError as e:  # scikit-learn: too few rows of a class for a stratified split

@@ -112,6 +112,11 @@ def load_table(source: str, key: str = "source") -> datasets.Dataset:
         if path.stat().st_size == 0:
             raise _bad(key, source, "the file is empty", fix)
         suffix = path.suffix.lower()
+        if suffix != ".parquet":  # the json reader would take invalid UTF-8 into string columns
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _bad(key, source, f"not UTF-8 text (byte {e.start})", fix) from None
         kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
         try:
             ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
@@ -120,6 +125,10 @@ def load_table(source: str, key: str = "source") -> datasets.Dataset:
                 raise _bad(key, source, "the table has no data rows (a header only?)", fix) from None
             cause = e.__cause__ or e.__context__ or e  # datasets wraps the parser's error
             raise _bad(key, source, f"not a readable {suffix[1:]} table ({_first_line(cause)})", fix) from None
+    try:
+        ds.data.table.validate(full=True)  # e.g. invalid UTF-8 inside a Parquet string column
+    except Exception as e:  # noqa: BLE001 - pyarrow's validation errors: one line for the user
+        raise _bad(key, source, f"the table's contents are invalid ({_first_line(e)})", fix) from None
     if len(ds) == 0:
         raise _bad(key, source, f"the table has no data rows (columns: {ds.column_names})", fix)
     return ds
