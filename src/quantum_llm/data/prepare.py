@@ -10,14 +10,15 @@ from ..config import CharsParams, LMDataParams, SST2Params
 from ..io import write_json
 from ..stage import InputError
 from . import corpora, sst2
-from .sources import load_table, load_text
+from .sources import load_table, load_text, source_origin
 
 log = logging.getLogger(__name__)
 
 
 def write_chars(p: CharsParams, out: Path) -> dict:
+    origin = source_origin(p.source)
     try:
-        corpus = corpora.char_corpus(load_text(p.source, "data.chars.source"), p.train, p.val)
+        corpus = corpora.char_corpus(load_text(p.source, "data.chars.source", origin.get("revision")), p.train, p.val)
     except ValueError as e:  # too few lines for the split fractions
         raise InputError(f"data.chars.source = {p.source!r}: {e}; use a longer text or change "
                          "data.chars.train / data.chars.val") from None
@@ -28,7 +29,7 @@ def write_chars(p: CharsParams, out: Path) -> dict:
     meta = {
         "protocol": "contiguous split by character position, boundaries snapped to the next line break; "
                     "vocabulary = sorted distinct characters of the whole text",
-        "vocab": corpus.vocab, "vocab_size": len(corpus.vocab), "characters": counts,
+        "vocab": corpus.vocab, "vocab_size": len(corpus.vocab), "characters": counts, "origin": origin,
     }
     write_json(out / "meta.json", meta)
     log.info("chars: vocab %d, characters %s", len(corpus.vocab), counts)
@@ -41,10 +42,11 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     stats = {}
     for split, source in (("train", p.train_source), ("test", p.test_source)):
-        lines = corpora.lm_lines(load_text(source, f"data.lm.{split}_source"), p.max_lines)
+        origin = source_origin(source)
+        lines = corpora.lm_lines(load_text(source, f"data.lm.{split}_source", origin.get("revision")), p.max_lines)
         ds = corpora.lm_dataset(lines, tok, p.max_length)
         ds.to_parquet(str(out / f"{split}.parquet"))
-        stats[split] = {"source": source, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
+        stats[split] = {"source": source, "origin": origin, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
     meta = {
         "protocol": "one document per non-empty line (whitespace stripped), tokenised with the base "
                     "model's tokenizer without special tokens, truncated to max_length; "
@@ -58,10 +60,11 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
 
 
 def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
-    train_all = sst2.labelled(load_table(p.train_source, "data.sst2.train_source"), p.text_column, p.label_column,
-                              p.train_source)
-    test = sst2.labelled(load_table(p.test_source, "data.sst2.test_source"), p.text_column, p.label_column,
-                         p.test_source)
+    origins = {"train": source_origin(p.train_source), "test": source_origin(p.test_source)}
+    train_all = sst2.labelled(load_table(p.train_source, "data.sst2.train_source", origins["train"].get("revision")),
+                              p.text_column, p.label_column, p.train_source)
+    test = sst2.labelled(load_table(p.test_source, "data.sst2.test_source", origins["test"].get("revision")),
+                         p.text_column, p.label_column, p.test_source)
     if len(set(train_all["label"])) < 2:
         raise InputError(f"data.sst2.train_source = {p.train_source!r}: column {p.label_column!r} holds one class "
                          "only; a classifier needs at least two (use the full table)")
@@ -84,7 +87,7 @@ def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
     counts = {k: {"rows": len(v), "per_label": {str(c): v["label"].count(c) for c in sorted(set(v["label"]))}}
               for k, v in splits.items()}
     meta = {
-        "protocol": p.protocol, "seed": seed, "encoder": p.encoder,
+        "protocol": p.protocol, "seed": seed, "encoder": p.encoder, "origins": origins,
         "embedding_dim": int(encoder.get_sentence_embedding_dimension()),
         "rule": (f"{p.per_class} per class sampled from train_source, stratified {1 - p.val_fraction:.2f}/"
                  f"{p.val_fraction:.2f} train/validation split; test = test_source"

@@ -11,7 +11,7 @@ from pathlib import Path
 import datasets
 
 from ..config import HF_SCHEME
-from ..io import sha256_file
+from ..io import hub_revision, sha256_file
 from ..stage import InputError
 
 log = logging.getLogger(__name__)
@@ -63,21 +63,32 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
-def _load_hf(source: str, key: str) -> datasets.Dataset:
+def source_origin(source: str) -> dict:
+    """What identifies a source exactly, for the output's metadata: a local file's sha256, or the
+    hub commit an ``hf:`` dataset resolves to now (the loaders then read that commit)."""
+    if source.startswith(HF_SCHEME):
+        return {"source": source, "revision": hub_revision(parse_hf(source)[0], "dataset")}
+    try:
+        return {"source": source, "sha256": sha256_file(source)}
+    except OSError:
+        return {"source": source}  # missing or unreadable: the loader reports it with the params key
+
+
+def _load_hf(source: str, key: str, revision: str | None = None) -> datasets.Dataset:
     name, config, split = parse_hf(source)
     try:
-        return datasets.load_dataset(name, config, split=split)
+        return datasets.load_dataset(name, config, split=split, revision=revision)
     except Exception as e:  # noqa: BLE001 - hub/network/format errors of any kind: one line for the user
         raise _bad(key, source, f"the Hugging Face dataset could not be loaded ({_first_line(e)})",
                    "check the id, config and split, and that the hub is reachable (or use a local file)") from None
 
 
-def load_text(source: str, key: str = "source") -> str:
+def load_text(source: str, key: str = "source", revision: str | None = None) -> str:
     """The whole text of a source: a local .txt file, or the 'text' column of a HF dataset joined
-    by newlines. ``key`` is the params key naming it (for error messages). A missing, unreadable,
+    by newlines (at ``revision``, see :func:`source_origin`). ``key`` is the params key naming it (for error messages). A missing, unreadable,
     non-UTF-8 or blank text is an :class:`InputError`."""
     if source.startswith(HF_SCHEME):
-        ds = _load_hf(source, key)
+        ds = _load_hf(source, key, revision)
         if "text" not in ds.column_names:
             raise _bad(key, source, f"no 'text' column (columns: {ds.column_names})", "use a dataset with a text column")
         text = "\n".join(t for t in ds["text"] if t is not None)
@@ -98,11 +109,11 @@ def load_text(source: str, key: str = "source") -> str:
     return text
 
 
-def load_table(source: str, key: str = "source") -> datasets.Dataset:
+def load_table(source: str, key: str = "source", revision: str | None = None) -> datasets.Dataset:
     """A table source as a ``datasets.Dataset`` (tsv/txt are tab-separated, no quoting: SST-2 has
     bare quotes). A missing, unparsable, empty or header-only table is an :class:`InputError`."""
     if source.startswith(HF_SCHEME):
-        ds, fix = _load_hf(source, key), "use a split with rows"
+        ds, fix = _load_hf(source, key, revision), "use a split with rows"
     else:
         verify_raw(source)
         path = Path(source)
