@@ -133,6 +133,13 @@ def atomic_file(target: str | Path, mode: str = "w") -> Iterator[Any]:
         raise
 
 
+def timing_path(metrics: str | Path) -> Path:
+    """``x/run.json`` -> ``x/run.timing.json``: where a stage's wall-clock timings go, beside its
+    science metrics and declared as a DVC-cached out, so reruns leave git-tracked metrics unchanged."""
+    metrics = Path(metrics)
+    return metrics.with_name(f"{metrics.name.removesuffix('.json')}.timing.json")
+
+
 def write_json(target: str | Path, obj: Any) -> None:
     with atomic_file(target) as fh:
         json.dump(obj, fh, indent=2, sort_keys=True, default=str)

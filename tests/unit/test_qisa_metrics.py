@@ -61,3 +61,15 @@ def test_summary_mean_std_ratios_and_table():
     assert paper["x_better_than_csa"]["paper_cer"] == pytest.approx(10.0) and not paper["causal"]
     md = markdown_table(s)
     assert "| qisa_paper | 1 |" in md and "NO (leaks the future)" in md and "15.5x" in md
+
+
+def test_timings_are_summarised_apart_from_the_science_metrics():
+    from quantum_llm.qisa.report import summarise_timing
+
+    s = summarise([_run("csa", 2.0, 0.6), _run("qisa", 1.0, 0.3)])
+    assert all("inference_ratio_vs_csa" not in r and "seconds_per_token" not in r for r in s["variants"].values())
+    assert "inference ratio" not in markdown_table(s)
+    t = summarise_timing([{"variant": "qisa", "inference": {"ratio_vs_csa": r, "seconds_per_token": 1e-6}}
+                          for r in (1.2, 1.4)])
+    assert t["variants"]["qisa"]["inference_ratio_vs_csa"]["mean"] == pytest.approx(1.3)
+    assert t["variants"]["qisa"]["seeds"] == 2

@@ -55,7 +55,8 @@ def train(cfg: GPTConfig, train_data: torch.Tensor, val_data: torch.Tensor, *, s
           lr: float, weight_decay: float, max_iters: int, eval_interval: int, eval_iters: int,
           grad_clip: float = 1.0) -> tuple[CharGPT, list[dict]]:
     """AdamW on random windows. Returns the model (eval mode) and the training curve: one row
-    per evaluation with step, train_loss (mean of the steps since the last row), val_loss."""
+    per evaluation with step, train_loss (mean of the steps since the last row), val_loss, and
+    seconds (wall clock since the start: the stage moves it to the curve's *.timing.json)."""
     torch.manual_seed(seed)
     model = CharGPT(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
