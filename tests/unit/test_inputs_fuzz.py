@@ -76,6 +76,7 @@ def test_chars_text_cases(tmp_path, content, fragment):
     with pytest.raises(InputError, match=fragment) as e:
         prepare.write_chars(CharsParams.model_construct(source=str(f), train=0.9, val=0.05), tmp_path)
     _one_line(e.value, "data.chars", f)
+    assert str(e.value).count("data.chars.source =") == 1, str(e.value)
     assert not list(tmp_path.glob("*.parquet"))
 
 

@@ -19,6 +19,8 @@ def write_chars(p: CharsParams, out: Path) -> dict:
     origin = source_origin(p.source)
     try:
         corpus = corpora.char_corpus(load_text(p.source, "data.chars.source", origin.get("revision")), p.train, p.val)
+    except InputError:
+        raise
     except ValueError as e:  # too few lines for the split fractions
         raise InputError(f"data.chars.source = {p.source!r}: {e}; use a longer text or change "
                          "data.chars.train / data.chars.val") from None
