@@ -1,5 +1,5 @@
 """Stage evaluate_qisa: test metrics of one trained model -> metrics JSON (CE, CER/WER under both
-protocols, inference time and ratio vs CSA, parameter count, causality audit)."""
+protocols, parameter count, causality audit) and <out>.timing.json (inference time, ratio vs CSA)."""
 
 import argparse
 from pathlib import Path
@@ -8,7 +8,7 @@ import torch
 
 from quantum_llm.config import load_section
 from quantum_llm.device import resolve_device
-from quantum_llm.io import write_json
+from quantum_llm.io import timing_path, write_json
 from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.qisa.evaluate import evaluate_model
 from quantum_llm.qisa.model import load_checkpoint
@@ -28,6 +28,9 @@ def main(args: argparse.Namespace) -> None:
                               [args.model / "model.pt", args.data / "test.parquet"])
     # inputs as a list, so `dvc metrics show` does not grow a column per input path
     metrics["lineage"] = lineage_block(manifest, inputs=[{"path": k, "sha256": v} for k, v in manifest["inputs"].items()])
+    # inference time varies run to run: its own file (*.timing.json), not the git-tracked metrics
+    write_json(timing_path(args.out), {"run": metrics["run"], "variant": metrics["variant"],
+                                       "inference": metrics.pop("inference")})
     write_json(args.out, metrics)
 
 

@@ -3,13 +3,12 @@
 import argparse
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import torch
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
 from quantum_llm.config import load_section
-from quantum_llm.io import atomic_dir, write_json
+from quantum_llm.io import atomic_dir, read_parquet, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qpa.features import test_features, train_features
 from quantum_llm.stage import InputError, run_stage
@@ -20,10 +19,10 @@ def main(args: argparse.Namespace) -> None:
     if not (args.base / "config.json").is_file():
         raise InputError(f"{args.base} holds no model; run `dvc repro base_model` first")
     model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32, local_files_only=True).eval()
-    meta = pq.read_table(args.lm / "train.parquet", columns=["input_ids"])
+    meta = read_parquet(args.lm / "train.parquet", ["input_ids"], stage="prepare_lm")
     pad_id = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else model.config.eos_token_id[0]
     train = train_features(model, meta.column("input_ids").to_pylist(), p.train_tokens, pad_id)
-    test_lines = pq.read_table(args.lm / "test.parquet", columns=["input_ids"]).column("input_ids").to_pylist()
+    test_lines = read_parquet(args.lm / "test.parquet", ["input_ids"], stage="prepare_lm").column("input_ids").to_pylist()
     test = test_features(model, test_lines, p.test_lines, p.padded_length, pad_id)
     with atomic_dir(args.out) as tmp:
         save_file(train, str(tmp / "train.safetensors"))

@@ -7,7 +7,7 @@ import torch
 
 from quantum_llm.config import load_section
 from quantum_llm.device import resolve_device
-from quantum_llm.io import atomic_dir, write_json
+from quantum_llm.io import atomic_dir, timing_path, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qisa.model import GPTConfig, save_checkpoint
 from quantum_llm.qisa.train import load_split, load_vocab, train
@@ -36,8 +36,9 @@ def main(args: argparse.Namespace) -> None:
                               # an odd number of Y's gives v_i = 0 for real u: those value channels are dead
                               "zero_value_strings": sum(s.count("Y") % 2 for layer in cfg.pauli_strings
                                                         for head in layer for s in head)})
-    args.curve.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.curve, curve)
+    # wall-clock seconds vary run to run: their own file, so the git-tracked curve is reproducible
+    write_json(args.curve, [{k: v for k, v in row.items() if k != "seconds"} for row in curve])
+    write_json(timing_path(args.curve), [{"step": row["step"], "seconds": row["seconds"]} for row in curve])
 
 
 if __name__ == "__main__":
@@ -46,5 +47,5 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--data", type=Path, required=True, help="prepared character corpus (data/prepared/chars)")
     parser.add_argument("--out", type=Path, required=True, help="model folder (models/qisa/<variant>-<seed>)")
-    parser.add_argument("--curve", type=Path, required=True, help="training curve JSON for dvc plots")
+    parser.add_argument("--curve", type=Path, required=True, help="training curve JSON for dvc plots (timings go to <curve>.timing.json)")
     run_stage(main, parser)

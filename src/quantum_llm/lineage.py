@@ -28,8 +28,9 @@ _VERSIONED = (
     "quantum-llm", "torch", "transformers", "peft", "datasets", "pyarrow", "sentence-transformers",
     "cirq-core", "qsimcirq", "dvc", "prefect", "numpy", "scikit-learn",
 )
-# what a metrics file's ``lineage`` block copies from its stage's manifest (see lineage_block)
-LINEAGE_KEYS = ("params_hash", "git", "created")
+# what a metrics file's ``lineage`` block copies from its stage's manifest (see lineage_block); not
+# ``created``, a wall-clock time: a rerun with the same results must leave git-tracked metrics unchanged
+LINEAGE_KEYS = ("params_hash", "git")
 
 
 def params_hash(params: Any) -> str:
@@ -181,7 +182,7 @@ def build_manifest(stage: str, params: dict[str, Any], inputs: list[str | Path],
 def lineage_block(manifest: dict[str, Any], /, *, keys: tuple[str, ...] = LINEAGE_KEYS,
                   **extra: Any) -> dict[str, Any]:
     """The ``lineage`` block a stage puts in its metrics JSON: ``keys`` taken from ``manifest``
-    (params_hash, git commit/dirty, created), plus ``extra`` (a circuit hash, data hash, inputs...)."""
+    (params_hash, git commit/dirty), plus ``extra`` (a circuit hash, data hash, inputs...)."""
     return {**{k: manifest[k] for k in keys}, **extra}
 
 

@@ -56,6 +56,23 @@ def test_qisa_stages_train_evaluate_audit_and_summarise(tiny_repo):
     again = run(["dvc", "repro", "qisa_summary"], repo).stdout
     assert "Running stage" not in again
 
+    # timings live in *.timing.json (DVC-cached, git-ignored), so a forced rerun of a run with the
+    # same results leaves its git-tracked curve, metrics and summary byte-identical
+    tracked = [repo / "metrics/qisa/curves/csa-0.json", repo / "metrics/qisa/runs/csa-0.json",
+               repo / "metrics/qisa/summary.json", repo / "metrics/qisa/summary.md"]
+    before = [f.read_bytes() for f in tracked]
+    assert "seconds" not in before[0].decode() and "inference" not in json.loads(before[1])
+    timing = json.loads((repo / "metrics/qisa/runs/csa-0.timing.json").read_text())
+    assert timing["inference"]["ratio_vs_csa"] > 0 and timing["variant"] == "csa"
+    assert json.loads((repo / "metrics/qisa/curves/csa-0.timing.json").read_text())[-1]["seconds"] >= 0
+    assert json.loads((repo / "metrics/qisa/summary.timing.json").read_text())["variants"]["qisa"]["seeds"] == 1
+    for stage in ("train_qisa@csa-0", "evaluate_qisa@csa-0", "qisa_summary"):
+        run(["dvc", "repro", "-f", "-s", stage], repo)
+    assert [f.read_bytes() for f in tracked] == before
+    ignored = run(["git", "check-ignore", "metrics/qisa/runs/csa-0.timing.json", "metrics/qisa/summary.timing.json",
+                   "metrics/qisa/curves/csa-0.timing.json"], repo, check=False).stdout.split()
+    assert len(ignored) == 3, ignored
+
 
 def test_bad_qisa_param_stops_with_one_line(tiny_repo):
     set_params(tiny_repo / "params.yaml", {**TINY_QISA, "qisa.model.n_embd": 10, "qisa.model.n_head": 3})

@@ -1,5 +1,6 @@
 """Params validation: bad values fail before any work, with one line naming key, value and what is allowed."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,83 @@ def test_stage_stops_before_work_with_exit_2_and_writes_nothing(params, tmp_path
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: qubits = 64 is invalid"), res.stderr
     assert not out.exists() and not list(out.parent.glob(".sst2-out.tmp-*"))
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"bogus_key": 1}, "bogus_key is not a known key"),
+    ({"qubit": 8}, "qubit is not a known key (did you mean 'qubits'?)"),
+    ({"data__chars__trian": 0.9}, "data.chars.trian is not a known key (did you mean 'train'?)"),
+    ({"qisa__model__n_layers": 2}, "qisa.model.n_layers is not a known key (did you mean 'n_layer'?)"),
+    ({"data__sst": {}}, "data.sst is not a known key (did you mean 'sst2'?)"),
+])
+def test_unknown_keys_at_any_level_are_errors_with_a_suggestion(params, overrides, fragment):
+    params(**overrides)
+    with pytest.raises(ParamsError) as e:
+        config.validate_all()
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+    if "." not in fragment.split()[0]:
+        with pytest.raises(ParamsError):  # a stage reading only the shared keys stops too
+            config.load_shared()
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"qubits": True}, "qubits"),
+    ({"qubits": "8"}, "qubits"),
+    ({"qubits": 7.0}, "qubits"),
+    ({"seed": "0"}, "seed"),
+    ({"simulator__use_gpu": "yes"}, "simulator.use_gpu"),
+    ({"simulator__use_gpu": 1}, "simulator.use_gpu"),
+    ({"qpa__lr": "0.001"}, "qpa.lr"),
+    ({"qpa__seeds": [0, True]}, "qpa.seeds.1"),
+    ({"pqc__trainable_scale": "true"}, "pqc.trainable_scale"),
+])
+def test_types_are_strict(params, overrides, key):
+    params(**overrides)
+    with pytest.raises(ParamsError, match=rf"{re.escape(key)} = .* is invalid"):
+        config.validate_all()
+
+
+def test_yaml_12_exponent_floats_are_floats(params, tmp_path):
+    path = params()
+    path.write_text(path.read_text().replace("lr: 0.001", "lr: 1e-3", 1))
+    assert "lr: 1e-3" in path.read_text()
+    assert config.load_section("qpa").lr == pytest.approx(1e-3)
+
+
+def test_yaml_syntax_error_names_line_and_column(params, tmp_path):
+    path = params()
+    lines = path.read_text().splitlines()
+    lines.insert(3, "qubits: [7")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParamsError) as e:
+        config.validate_all()
+    msg = str(e.value)
+    assert re.match(r"params\.yaml:\d+:\d+: not valid YAML \(.+\); fix the syntax", msg) and "\n" not in msg, msg
+
+
+def test_main_readout_above_qubits_fails_at_check_time_with_the_params_key(params):
+    params(qubits=3, circuits__main_readout=5)
+    for check in (config.validate_all, lambda: config.load_section("circuits")):
+        with pytest.raises(ParamsError, match=r"circuits\.main_readout = 5 is invalid: .*qubits = 3"):
+            check()
+    params(qubits=5, circuits__main_readout=5)
+    config.validate_all()
+
+
+def test_unknown_target_modules_fail_at_check_time(params, tmp_path, tiny_lm):
+    params(base_model__source=f"path:{tiny_lm}", qpa__target_modules=["q_proj", "v_projj"])
+    with pytest.raises(ParamsError) as e:
+        config.validate_all()
+    msg = str(e.value)
+    assert "qpa.target_modules = ['q_proj', 'v_projj'] is invalid: ['v_projj']" in msg and "v_proj" in msg, msg
+    params(base_model__source=f"path:{tiny_lm}", qpa__target_modules=["q_proj", "v_proj", "lm_head"])
+    config.validate_all()
+
+
+def test_check_params_cli_prints_one_line_and_exits_2(params, capsys):
+    from quantum_llm.cli import main
+
+    params(qubit=8)
+    assert main(["check-params"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did you mean 'qubits'" in err

@@ -63,3 +63,15 @@ def test_summary_mean_std_ratios_and_table():
     md = qisa_markdown(s)
     assert "| qisa_paper | 0.200 (n = 1) |" in md and "NO (leaks the future)" in md and "15.5x" in md
     assert "2.100 ± 0.141 (n = 2)" in md
+
+
+def test_timings_are_summarised_apart_from_the_science_metrics():
+    from quantum_llm.report.aggregate import qisa_timing_summary
+
+    s = qisa_summary([_run("csa", 2.0, 0.6), _run("qisa", 1.0, 0.3)])
+    assert all("inference_ratio_vs_csa" not in r and "seconds_per_token" not in r for r in s["variants"].values())
+    assert "inference ratio" not in qisa_markdown(s)
+    t = qisa_timing_summary([{"variant": "qisa", "inference": {"ratio_vs_csa": r, "seconds_per_token": 1e-6}}
+                             for r in (1.2, 1.4)])
+    assert t["variants"]["qisa"]["inference_ratio_vs_csa"]["mean"] == pytest.approx(1.3)
+    assert t["variants"]["qisa"]["inference_ratio_vs_csa"]["n"] == 2

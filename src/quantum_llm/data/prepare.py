@@ -8,14 +8,22 @@ from pathlib import Path
 
 from ..config import CharsParams, LMDataParams, SST2Params
 from ..io import write_json
+from ..stage import InputError
 from . import corpora, sst2
-from .sources import load_table, load_text
+from .sources import load_table, load_text, source_origin
 
 log = logging.getLogger(__name__)
 
 
 def write_chars(p: CharsParams, out: Path) -> dict:
-    corpus = corpora.char_corpus(load_text(p.source), p.train, p.val)
+    origin = source_origin(p.source)
+    try:
+        corpus = corpora.char_corpus(load_text(p.source, "data.chars.source", origin.get("revision")), p.train, p.val)
+    except InputError:
+        raise
+    except ValueError as e:  # too few lines for the split fractions
+        raise InputError(f"data.chars.source = {p.source!r}: {e}; use a longer text or change "
+                         "data.chars.train / data.chars.val") from None
     counts = {}
     for name, text in corpus.splits.items():
         corpora.char_dataset(text, corpus.vocab).to_parquet(str(out / f"{name}.parquet"))
@@ -23,7 +31,7 @@ def write_chars(p: CharsParams, out: Path) -> dict:
     meta = {
         "protocol": "contiguous split by character position, boundaries snapped to the next line break; "
                     "vocabulary = sorted distinct characters of the whole text",
-        "vocab": corpus.vocab, "vocab_size": len(corpus.vocab), "characters": counts,
+        "vocab": corpus.vocab, "vocab_size": len(corpus.vocab), "characters": counts, "origin": origin,
     }
     write_json(out / "meta.json", meta)
     log.info("chars: vocab %d, characters %s", len(corpus.vocab), counts)
@@ -36,9 +44,11 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     stats = {}
     for split, source in (("train", p.train_source), ("test", p.test_source)):
-        ds = corpora.lm_dataset(corpora.lm_lines(load_text(source), p.max_lines), tok, p.max_length)
+        origin = source_origin(source)
+        lines = corpora.lm_lines(load_text(source, f"data.lm.{split}_source", origin.get("revision")), p.max_lines)
+        ds = corpora.lm_dataset(lines, tok, p.max_length)
         ds.to_parquet(str(out / f"{split}.parquet"))
-        stats[split] = {"source": source, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
+        stats[split] = {"source": source, "origin": origin, "lines": len(ds), "tokens": int(sum(ds["n_tokens"]))}
     meta = {
         "protocol": "one document per non-empty line (whitespace stripped), tokenised with the base "
                     "model's tokenizer without special tokens, truncated to max_length; "
@@ -52,10 +62,23 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
 
 
 def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
-    train_all = sst2.labelled(load_table(p.train_source), p.text_column, p.label_column, p.train_source)
-    test = sst2.labelled(load_table(p.test_source), p.text_column, p.label_column, p.test_source)
-    pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
-    train, val = sst2.stratified_split(pool, p.val_fraction, seed)
+    origins = {"train": source_origin(p.train_source), "test": source_origin(p.test_source)}
+    train_all = sst2.labelled(load_table(p.train_source, "data.sst2.train_source", origins["train"].get("revision")),
+                              p.text_column, p.label_column, p.train_source)
+    test = sst2.labelled(load_table(p.test_source, "data.sst2.test_source", origins["test"].get("revision")),
+                         p.text_column, p.label_column, p.test_source)
+    if len(set(train_all["label"])) < 2:
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: column {p.label_column!r} holds one class "
+                         "only; a classifier needs at least two (use the full table)")
+    try:
+        pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
+    except InputError as e:  # too few rows of a class: name the file too
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: {e} (use more rows or lower it)") from None
+    try:
+        train, val = sst2.stratified_split(pool, p.val_fraction, seed)
+    except ValueError as e:  # scikit-learn: too few rows of a class for a stratified split
+        raise InputError(f"data.sst2.train_source = {p.train_source!r}: no stratified {p.val_fraction:g} validation "
+                         f"split possible ({e}); use more rows or change data.sst2.val_fraction") from None
     if p.max_test:
         test = test.select(range(min(p.max_test, len(test))))
     encoder = sst2.load_encoder(p.encoder)
@@ -66,7 +89,7 @@ def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
     counts = {k: {"rows": len(v), "per_label": {str(c): v["label"].count(c) for c in sorted(set(v["label"]))}}
               for k, v in splits.items()}
     meta = {
-        "protocol": p.protocol, "seed": seed, "encoder": p.encoder,
+        "protocol": p.protocol, "seed": seed, "encoder": p.encoder, "origins": origins,
         "embedding_dim": int(encoder.get_sentence_embedding_dimension()),
         "rule": (f"{p.per_class} per class sampled from train_source, stratified {1 - p.val_fraction:.2f}/"
                  f"{p.val_fraction:.2f} train/validation split; test = test_source"

@@ -11,7 +11,7 @@ from pathlib import Path
 import datasets
 
 from ..config import HF_SCHEME
-from ..io import sha256_file
+from ..io import hub_revision, sha256_file
 from ..stage import InputError
 
 log = logging.getLogger(__name__)
@@ -45,24 +45,101 @@ def verify_raw(path: str | Path) -> None:
         raise InputError(f"{path} does not match data/raw/SHA256SUMS (restore it with `git checkout -- {path}`)")
 
 
-def load_text(source: str) -> str:
-    """The whole text of a source: a local .txt file, or the 'text' column of a HF dataset joined by newlines."""
+def _fix(path: str | Path) -> str:
+    """How to fix a bad local file: embedded raw files come back from git, others are the user's."""
+    try:
+        Path(path).resolve().relative_to(RAW_DIR.resolve())
+        return f"restore it with `git checkout -- {path}`"
+    except ValueError:
+        return "fix or replace the file"
+
+
+def _bad(key: str, source: str, problem: str, fix: str) -> InputError:
+    return InputError(f"{key} = {source!r}: {problem}; {fix}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+
+
+def source_origin(source: str) -> dict:
+    """What identifies a source exactly, for the output's metadata: a local file's sha256, or the
+    hub commit an ``hf:`` dataset resolves to now (the loaders then read that commit)."""
     if source.startswith(HF_SCHEME):
-        name, config, split = parse_hf(source)
-        ds = datasets.load_dataset(name, config, split=split)
+        return {"source": source, "revision": hub_revision(parse_hf(source)[0], "dataset")}
+    try:
+        return {"source": source, "sha256": sha256_file(source)}
+    except OSError:
+        return {"source": source}  # missing or unreadable: the loader reports it with the params key
+
+
+def _load_hf(source: str, key: str, revision: str | None = None) -> datasets.Dataset:
+    name, config, split = parse_hf(source)
+    try:
+        return datasets.load_dataset(name, config, split=split, revision=revision)
+    except Exception as e:  # noqa: BLE001 - hub/network/format errors of any kind: one line for the user
+        raise _bad(key, source, f"the Hugging Face dataset could not be loaded ({_first_line(e)})",
+                   "check the id, config and split, and that the hub is reachable (or use a local file)") from None
+
+
+def load_text(source: str, key: str = "source", revision: str | None = None) -> str:
+    """The whole text of a source: a local .txt file, or the 'text' column of a HF dataset joined
+    by newlines (at ``revision``, see :func:`source_origin`). ``key`` is the params key naming it (for error messages). A missing, unreadable,
+    non-UTF-8 or blank text is an :class:`InputError`."""
+    if source.startswith(HF_SCHEME):
+        ds = _load_hf(source, key, revision)
         if "text" not in ds.column_names:
-            raise InputError(f"{source}: no 'text' column (columns: {ds.column_names})")
-        return "\n".join(ds["text"])
-    verify_raw(source)
-    return Path(source).read_text(encoding="utf-8")
+            raise _bad(key, source, f"no 'text' column (columns: {ds.column_names})", "use a dataset with a text column")
+        text = "\n".join(t for t in ds["text"] if t is not None)
+        fix = "use a dataset split with text"
+    else:
+        verify_raw(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise _bad(key, source, "file not found", "point it at an existing file") from None
+        except UnicodeDecodeError as e:
+            raise _bad(key, source, f"not UTF-8 text (byte {e.start})", _fix(source)) from None
+        except OSError as e:
+            raise _bad(key, source, f"cannot be read ({_first_line(e)})", _fix(source)) from None
+        fix = _fix(source)
+    if not text.strip():
+        raise _bad(key, source, "the text is empty (no non-blank line)", fix)
+    return text
 
 
-def load_table(source: str) -> datasets.Dataset:
-    """A table source as a ``datasets.Dataset`` (tsv/txt are tab-separated, no quoting: SST-2 has bare quotes)."""
+def load_table(source: str, key: str = "source", revision: str | None = None) -> datasets.Dataset:
+    """A table source as a ``datasets.Dataset`` (tsv/txt are tab-separated, no quoting: SST-2 has
+    bare quotes). A missing, unparsable, empty or header-only table is an :class:`InputError`."""
     if source.startswith(HF_SCHEME):
-        name, config, split = parse_hf(source)
-        return datasets.load_dataset(name, config, split=split)
-    verify_raw(source)
-    suffix = Path(source).suffix.lower()
-    kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
-    return datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
+        ds, fix = _load_hf(source, key, revision), "use a split with rows"
+    else:
+        verify_raw(source)
+        path = Path(source)
+        if not path.is_file():
+            raise _bad(key, source, "file not found", "point it at an existing file")
+        fix = _fix(source)
+        if path.stat().st_size == 0:
+            raise _bad(key, source, "the file is empty", fix)
+        suffix = path.suffix.lower()
+        if suffix != ".parquet":  # the json reader would take invalid UTF-8 into string columns
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _bad(key, source, f"not UTF-8 text (byte {e.start})", fix) from None
+        kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
+        try:
+            ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
+        except Exception as e:  # noqa: BLE001 - pandas/pyarrow/json errors of any kind: one line for the user
+            if "corresponds to no data" in str(e):  # datasets' word for a header-only table
+                raise _bad(key, source, "the table has no data rows (a header only?)", fix) from None
+            cause = e.__cause__ or e.__context__ or e  # datasets wraps the parser's error
+            raise _bad(key, source, f"not a readable {suffix[1:]} table ({_first_line(cause)})", fix) from None
+    try:
+        ds.data.table.validate(full=True)  # e.g. invalid UTF-8 inside a Parquet string column
+    except Exception as e:  # noqa: BLE001 - pyarrow's validation errors: one line for the user
+        raise _bad(key, source, f"the table's contents are invalid ({_first_line(e)})", fix) from None
+    if len(ds) == 0:
+        raise _bad(key, source, f"the table has no data rows (columns: {ds.column_names})", fix)
+    return ds

