@@ -28,7 +28,7 @@ ATTENTIONS = ("csa", "qisa", "qisa_paper")
 LEAKY = {"qisa_paper"}  # variants known to break causality (by construction)
 # QISA's attention takes the op-lean "wide" layout up to this many tokens per call and the
 # multiply-add-lean "narrow" one above (measured, docs/qisa.md "Speed")
-WIDE_MAX_TOKENS = 4096
+WIDE_MAX_TOKENS = 256
 
 
 @dataclass
@@ -67,6 +67,23 @@ def draw_pauli_strings(cfg: GPTConfig) -> list[list[list[str]]]:
     rng = np.random.default_rng(cfg.pauli_seed)
     n = n_qubits_for(cfg.n_embd)
     return [[sample_pauli_strings(cfg.head_size, n, rng) for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+
+
+def _augment_routing(C: int, nh: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Constant part of QISA's fused table: products [q^2, k^2, q, k] (4C) -> per head
+    q_aug = [2q, -|q|^2, -1] and k_aug = [k, 1, |k|^2], all q_aug blocks first; and its bias."""
+    hs, w = C // nh, C // nh + 2
+    route, bias = torch.zeros(4 * C, 2 * nh * w), torch.zeros(2 * nh * w)
+    for i in range(C):
+        h, j = divmod(i, hs)
+        qa, ka = h * w, (nh + h) * w                  # first column of head h's q_aug, k_aug
+        route[i, qa + hs] = -1.0                      # q_i^2 -> -|q|^2
+        route[C + i, ka + hs + 1] = 1.0               # k_i^2 -> |k|^2
+        route[2 * C + i, qa + j] = 2.0                # q_i   -> 2 q
+        route[3 * C + i, ka + j] = 1.0                # k_i   -> k
+    for h in range(nh):
+        bias[h * w + hs + 1], bias[(nh + h) * w + hs] = -1.0, 1.0
+    return route, bias
 
 
 class CausalSelfAttention(nn.Module):
@@ -111,8 +128,9 @@ class QISAttention(nn.Module):
         self.register_buffer("zero_bias", torch.zeros(2 * self.left.numel()), persistent=False)
         self.register_buffer("head_of_pair", F.one_hot(self.left // cfg.n_embd, cfg.n_head).to(self.table.dtype),
                              persistent=False)  # (P, nh): which head each index pair belongs to
-        self.register_buffer("head_of_dim", F.one_hot(torch.arange(cfg.n_embd) // cfg.head_size, cfg.n_head).to(
-            self.table.dtype), persistent=False)  # (C, nh): which head each q / k component belongs to
+        route, route_bias = _augment_routing(cfg.n_embd, cfg.n_head)
+        self.register_buffer("route", route, persistent=False)            # (4C, 2 nh (hs + 2))
+        self.register_buffer("route_bias", route_bias, persistent=False)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
@@ -132,17 +150,18 @@ class QISAttention(nn.Module):
         """The attention's learned maps as one linear map and one table, in two layouts
         (``wide``, ``narrow``; see :meth:`forward` for which is used when).
 
-        * ``weight`` (2M, C), ``bias``, M = 2C + P: x -> ([q, k, u[left]], [q, k, u[right]]).
-          Since u = W_v x is linear, u[left] = W_v[left] x: gathering rows of W_v once replaces
-          indexing every token's u. q and k appear on both sides so that the one elementwise
-          product also gives q_i^2 and k_i^2.
-        * ``table`` (M, 2 nh + W), ``table_bias``: the products -> [|q|^2 per head, |k|^2 per head,
-          values]. The values' columns are the Pauli coefficient table times W_proj^T: c_proj is
+        * ``weight`` (2M, C), ``bias``, M = 4C + P: x -> ([q, k, q, k, u[left]],
+          [q, k, 1, 1, u[right]]). Since u = W_v x is linear, u[left] = W_v[left] x: gathering
+          rows of W_v once replaces indexing every token's u. The one elementwise product then
+          holds q_i^2, k_i^2, q_i, k_i and the values' pair products.
+        * ``table`` (M, 2 nh (hs + 2) + W), ``table_bias``: the products -> per head
+          q_aug = [2q, -|q|^2, -1] and k_aug = [k, 1, |k|^2] (so q_aug . k_aug = -||q - k||^2, one
+          batched product), then the values. The values' columns are the Pauli coefficient table times W_proj^T: c_proj is
           linear and the attention mixes values linearly, so c_proj(A @ (p @ table0)) =
           A @ (p @ (table0 @ W_proj^T)) + b_proj, and the bias may go onto the values when every
           row of A sums to 1 (``bias_in_values``). With several heads, c_proj(concat_h A_h v_h) =
           sum_h A_h (v_h W_proj[:, head h]^T): each head gets its own C columns (W = nh * C).
-        * ``narrow``: the same without q and k repeated, (2C + 2P, C), and the values' columns
+        * ``narrow``: x -> (q, k, u[left], u[right]), (2C + 2P, C), and the values' columns
           only; the norms are then summed from q and k directly (fewer multiply-adds per token).
 
         Cached while the parameters are unchanged and no gradient is needed (inference).
@@ -154,39 +173,39 @@ class QISAttention(nn.Module):
         values = self.table @ self.c_proj.weight.transpose(0, 1)          # (P, C)
         if nh > 1:
             values = (values[:, None, :] * self.head_of_pair[:, :, None]).reshape(values.shape[0], -1)
-        norms = torch.block_diag(self.head_of_dim, self.head_of_dim)       # (2C, 2 nh)
-        table = torch.cat([torch.cat([norms, norms.new_zeros(2 * C, values.shape[1])], 1),
-                           torch.cat([values.new_zeros(values.shape[0], 2 * nh), values], 1)])
-        table_bias = torch.cat([values.new_zeros(2 * nh), self.c_proj.bias if bias_in_values
-                                else values.new_zeros(values.shape[1])])
+        n_route = self.route.shape[1]
+        table = torch.cat([torch.cat([self.route, self.route.new_zeros(self.route.shape[0], values.shape[1])], 1),
+                           torch.cat([values.new_zeros(values.shape[0], n_route), values], 1)])
+        values_bias = self.c_proj.bias if bias_in_values else values.new_zeros(values.shape[1])
         qk_w, qk_b, wv = self.c_qk.weight, self.c_qk.bias, self.w_v.weight
         zero = self.zero_bias[: self.left.numel()]
-        wide = (torch.cat([qk_w, wv[self.left], qk_w, wv[self.right]]), torch.cat([qk_b, zero, qk_b, zero]),
-                table, table_bias)
+        ones = qk_b.new_ones(2 * C)
+        wide = (torch.cat([qk_w, qk_w, wv[self.left], qk_w, torch.zeros_like(qk_w), wv[self.right]]),
+                torch.cat([qk_b, qk_b, zero, qk_b, ones, zero]), table, torch.cat([self.route_bias, values_bias]))
         narrow = (torch.cat([qk_w, wv[self.left], wv[self.right]]), torch.cat([qk_b, zero, zero]), values,
-                  table_bias[2 * nh:])
+                  values_bias)
         out = (wide, narrow)
         if not grad:
             self._fused = (self._versions(), out)
         return out
 
-    def _qkv_wide(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, ...]:
-        """q, k (B*nh, T, hs), |q_t|^2 + |k_s|^2 (B*nh, T, T), values (B*nh, T, W / nh): fewest ops."""
+    def _scores_wide(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, torch.Tensor]:
+        """-||q_t - k_s||^2 (B*nh, T, T) and the values (B*nh, T, C), in the fewest ops."""
         B, T, C = x.shape
         nh, hs = self.n_head, self.hs
-        h = F.linear(x, weight, bias).view(B * T, -1)                 # (B*T, 2M)
-        ua, ub = h.chunk(2, -1)
-        z = torch.addmm(table_bias, ua * ub, table)                 # (B*T, 2 nh + W)
-        if nh == 1:  # (B, T, hs) views, no head axis to move
-            q, k = ua[:, :C].view(B, T, C), ua[:, C:2 * C].view(B, T, C)
-            return q, k, z[:, 0].view(B, T, 1) + z[:, 1].view(B, 1, T), z[:, 2:].view(B, T, C)
-        q, k = ua[:, :2 * C].reshape(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)
-        qq, kk = z[:, :2 * nh].reshape(B, T, 2, nh).permute(2, 0, 3, 1).reshape(2, B * nh, T)
-        v = z[:, 2 * nh:].reshape(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
-        return q, k, qq[:, :, None] + kk[:, None, :], v
+        ua, ub = F.linear(x, weight, bias).view(B * T, -1).chunk(2, -1)   # 2 x (B*T, M)
+        z = torch.addmm(table_bias, ua * ub, table)                       # (B*T, 2 nh (hs+2) + W)
+        A = nh * (hs + 2)
+        if nh == 1:  # (B, T, .) views, no head axis to move
+            q_aug, k_aug, v = z[:, :A].view(B, T, A), z[:, A:2 * A].view(B, T, A), z[:, 2 * A:].view(B, T, C)
+        else:
+            q_aug, k_aug = z[:, :2 * A].reshape(B, T, 2, nh, hs + 2).permute(2, 0, 3, 1, 4).reshape(
+                2, B * nh, T, hs + 2)
+            v = z[:, 2 * A:].reshape(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
+        return torch.bmm(q_aug, k_aug.transpose(-2, -1)), v
 
-    def _qkv_narrow(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, ...]:
-        """As :meth:`_qkv_wide`, with fewer multiply-adds per token (the norms from q and k)."""
+    def _scores_narrow(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`_scores_wide`, with fewer multiply-adds per token (norms from q and k)."""
         B, T, C = x.shape
         nh, hs, P = self.n_head, self.hs, self.left.numel()
         qk, ua, ub = F.linear(x, weight, bias).view(B * T, -1).split([2 * C, P, P], -1)
@@ -195,7 +214,9 @@ class QISAttention(nn.Module):
         qq, kk = torch.stack([q, k]).square().sum(-1)                # (B*nh, T) each
         if nh > 1:
             v = v.view(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
-        return q, k, qq[:, :, None] + kk[:, None, :], v.view(B * nh, T, C)
+        # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
+        neg = torch.baddbmm(qq[:, :, None] + kk[:, None, :], q, k.transpose(-2, -1), beta=-1, alpha=2)
+        return neg, v.view(B * nh, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape  # (B, T, n_embd)
@@ -206,11 +227,9 @@ class QISAttention(nn.Module):
         bias_in_values = not (self.transpose_attention or drop_attn or nh > 1)
         wide, narrow = self.fused_weights(bias_in_values)
         if B * T <= WIDE_MAX_TOKENS:
-            q, k, sq, v = self._qkv_wide(x, *wide)
+            neg_dist2, v = self._scores_wide(x, *wide)
         else:
-            q, k, sq, v = self._qkv_narrow(x, *narrow)
-        # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
-        neg_dist2 = torch.baddbmm(sq, q, k.transpose(-2, -1), beta=-1, alpha=2)   # (B*nh, T, T)
+            neg_dist2, v = self._scores_narrow(x, *narrow)
         future = self.future if T == self.future.shape[0] else self.future[:T, :T]
         if torch.is_grad_enabled():
             scores = neg_dist2.exp().masked_fill(future, float("-inf"))  # a_ts, causal mask
