@@ -154,8 +154,13 @@ def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd, lay
     assert torch.allclose(got_grad, want, atol=1e-5)
     with torch.no_grad():  # the cache follows in-place parameter updates (an optimiser step)
         attn.c_proj.weight.mul_(1.5)
-        assert torch.allclose(attn(x), reference_qisa_attention(attn, x, transpose=attention == "qisa_paper"),
-                              atol=1e-5)
+        want = reference_qisa_attention(attn, x, transpose=attention == "qisa_paper")
+        assert torch.allclose(attn(x), want, atol=1e-5)
+        attn.attn_dropout.p = 0.5       # no-grad training mode (bias after the product), then eval again
+        attn.train()
+        attn(x)
+        attn.eval()
+        assert torch.allclose(attn(x), want, atol=1e-5)
 
 
 def test_fused_attention_equals_the_previous_formulation():

@@ -167,7 +167,8 @@ class QISAttention(nn.Module):
         Cached while the parameters are unchanged and no gradient is needed (inference).
         """
         grad = torch.is_grad_enabled()
-        if not grad and self._fused is not None and self._fused[0] == self._versions():
+        key = (bias_in_values, *self._versions())  # the bias placement depends on the mode
+        if not grad and self._fused is not None and self._fused[0] == key:
             return self._fused[1]
         C, nh = self.n_embd, self.n_head
         values = self.table @ self.c_proj.weight.transpose(0, 1)          # (P, C)
@@ -186,7 +187,7 @@ class QISAttention(nn.Module):
                   values_bias)
         out = (wide, narrow)
         if not grad:
-            self._fused = (self._versions(), out)
+            self._fused = (key, out)
         return out
 
     def _scores_wide(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, torch.Tensor]:
