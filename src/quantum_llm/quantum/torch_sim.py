@@ -4,6 +4,11 @@ Why hand-written: no maintained PyTorch-native simulator takes Cirq circuits (To
 PennyLane's torch interface and Qiskit's torch connector each use their own circuit objects
 and per-gate autograd), and training needs batches of states with gradients on CPU or CUDA.
 
+Two paths (``TorchCircuit(path=...)``): small states (QPA's generator at batch 1, the PQC
+head's small batches) go to :mod:`quantum_llm.quantum.torch_small` (whole-state ops, plain
+autograd) when ``path="auto"`` finds them small enough (``SmallProgram.preferred``); everything
+below describes the *blocked* path, used for the rest.
+
 Design (see docs/quantum.md):
 
 * Whitelist: Rx, Ry, Rz (angle ``a + b * symbol`` or a number), X, Y, Z, H, CNOT, CZ, and the
