@@ -41,32 +41,21 @@ def test_audit_catches_a_hand_made_leak_in_any_module():
 
 
 def test_qisa_paper_is_exactly_qisa_with_the_attention_matrix_transposed():
-    """Oracle: capture A (the softmax output) and y = A @ v from the causal module, recover v by
-    solving the triangular system, and check the paper variant outputs A^T @ v (tolerance 1e-4)."""
+    """Oracle: with the same weights, the causal module outputs c_proj(A @ v) and the paper
+    variant c_proj(A^T @ v), A and v written out from the spec's formulas (tolerance 1e-5)."""
     torch.manual_seed(0)
     cfg = {**SMALL, "n_head": 1, "dropout": 0.0}
     qisa = CharGPT(GPTConfig(attention="qisa", **cfg)).eval()
     paper = CharGPT(GPTConfig(attention="qisa_paper", **cfg)).eval()
     paper.load_state_dict(qisa.state_dict())
     assert qisa.config.pauli_strings == paper.config.pauli_strings
-    seen: dict[str, torch.Tensor] = {}
-
-    def grab(model, name):
-        attn = model.blocks[0].attn
-        attn.attn_dropout.register_forward_hook(lambda m, i, o: seen.__setitem__(f"{name}_A", o.detach()))
-        attn.c_proj.register_forward_hook(lambda m, i, o: seen.__setitem__(f"{name}_y", i[0].detach()))
-
-    grab(qisa, "qisa")
-    grab(paper, "paper")
-    x = torch.randint(0, 65, (2, 12))
+    x = torch.randn(2, 12, SMALL["n_embd"])
     with torch.no_grad():
-        qisa(x)
-        paper(x)
-    A, y = seen["qisa_A"].double(), seen["qisa_y"].double()                  # (B, T, T), (B, T, hs)
-    assert torch.equal(A, A.tril())                                           # causal: lower triangular
-    v = torch.linalg.solve_triangular(A, y, upper=False)                      # y = A v
-    assert torch.allclose(seen["paper_y"].double(), A.transpose(-2, -1) @ v, atol=1e-4)
-    assert not torch.allclose(seen["paper_y"], seen["qisa_y"], atol=1e-3)    # and it is not A v
+        got_qisa, got_paper = qisa.blocks[0].attn(x), paper.blocks[0].attn(x)
+        want_qisa = reference_qisa_attention(qisa.blocks[0].attn, x, transpose=False)
+        want_paper = reference_qisa_attention(paper.blocks[0].attn, x, transpose=True)
+    assert torch.allclose(got_qisa, want_qisa, atol=1e-5) and torch.allclose(got_paper, want_paper, atol=1e-5)
+    assert not torch.allclose(got_paper, got_qisa, atol=1e-3)                # and it is not A v
 
 
 def test_pauli_strings_are_seeded_and_restored_with_the_checkpoint(tmp_path):
@@ -143,9 +132,14 @@ def reference_qisa_attention(attn, x: torch.Tensor, transpose: bool) -> torch.Te
     return attn.c_proj(torch.cat(heads, -1).float())
 
 
+@pytest.mark.parametrize("layout", ["wide", "narrow"])
 @pytest.mark.parametrize("attention", ["qisa", "qisa_paper"])
 @pytest.mark.parametrize("n_head,n_embd", [(1, 16), (2, 16), (2, 12)])
-def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd):
+def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd, layout, monkeypatch):
+    """Both layouts of the fused attention (few ops for small calls, few multiply-adds for
+    large ones), inference (cached weights) and training paths, against the formulas."""
+    from quantum_llm.qisa import model as qisa_model
+    monkeypatch.setattr(qisa_model, "WIDE_MAX_TOKENS", 10**9 if layout == "wide" else 0)
     torch.manual_seed(0)
     cfg = GPTConfig(attention=attention, **{**SMALL, "n_head": n_head, "n_embd": n_embd, "dropout": 0.0})
     attn = CharGPT(cfg).blocks[1].attn.eval()
@@ -158,3 +152,44 @@ def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd):
     got_grad = attn(x)  # training path
     assert torch.allclose(got_eval, want, atol=1e-5), (got_eval - want).abs().max()
     assert torch.allclose(got_grad, want, atol=1e-5)
+    with torch.no_grad():  # the cache follows in-place parameter updates (an optimiser step)
+        attn.c_proj.weight.mul_(1.5)
+        want = reference_qisa_attention(attn, x, transpose=attention == "qisa_paper")
+        assert torch.allclose(attn(x), want, atol=1e-5)
+        attn.attn_dropout.p = 0.5       # no-grad training mode (bias after the product), then eval again
+        attn.train()
+        attn(x)
+        attn.eval()
+        assert torch.allclose(attn(x), want, atol=1e-5)
+
+
+def test_fused_attention_equals_the_previous_formulation():
+    """The fused attention (c_proj folded into the values, norms from the value product) against
+    the formulation it replaced, written out here: per-token q, k, u; vecdot norms; softmax of
+    exp(-d^2); A @ v through c_proj. Random weights (outputs up to ~30), float32, both layouts: to 1e-6 of the largest
+    output (~8 float32 rounding steps)."""
+    import torch.nn.functional as F
+
+    from quantum_llm.qisa import model as qisa_model
+
+    torch.manual_seed(3)
+    cfg = GPTConfig(attention="qisa", **{**SMALL, "n_head": 1, "dropout": 0.0})
+    attn = CharGPT(cfg).blocks[0].attn.eval()
+    for p in attn.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(4, 12, 16)
+    with torch.no_grad():
+        q, k = attn.c_qk(x).split(16, -1)
+        u = attn.w_v(x)
+        v = (u[..., attn.left] * u[..., attn.right]) @ attn.table
+        sq = torch.linalg.vecdot(q, q).unsqueeze(-1) + torch.linalg.vecdot(k, k).unsqueeze(-2)
+        a = torch.baddbmm(sq, q, k.transpose(-2, -1), beta=-1, alpha=2).exp()
+        a = a.masked_fill(~torch.tril(torch.ones(12, 12, dtype=torch.bool)), float("-inf"))
+        want = attn.c_proj(torch.bmm(F.softmax(a, -1), v))
+        for limit in (10**9, 0):
+            qisa_model.WIDE_MAX_TOKENS, saved = limit, qisa_model.WIDE_MAX_TOKENS
+            try:
+                err = (attn(x) - want).abs().max()
+                assert err <= 1e-6 * want.abs().max(), err
+            finally:
+                qisa_model.WIDE_MAX_TOKENS = saved

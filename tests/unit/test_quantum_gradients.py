@@ -51,10 +51,14 @@ def _shift_grad(backend, spec, values, init, readout_w):
     return np.array([grads[s] for s in spec.weight_symbols])
 
 
+PATHS = ["small", "blocked"]   # TorchCircuit(path=): the gradients must hold on both
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("make", [lambda: qpa_ansatz(4, 3), lambda: qpa_ansatz(6, 2, "ring"),
                                   lambda: pqc_main(4, 5, reuploads=2, depth=1, conn_range=2, readout_qubits=2),
                                   lambda: pqc_encoder(layers=1, readout_qubits=3)])
-def test_adjoint_matches_parameter_shift_on_qsim(make):
+def test_adjoint_matches_parameter_shift_on_qsim(make, path):
     spec, rng = make(), np.random.default_rng(0)
     B = 2
     data = rng.uniform(-np.pi, np.pi, (B, len(spec.data_symbols)))
@@ -64,7 +68,7 @@ def test_adjoint_matches_parameter_shift_on_qsim(make):
         v = rng.normal(size=(B, 512))
         init = v / np.linalg.norm(v, axis=1, keepdims=True)
     w = _loss_weights(len(spec.readout))
-    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64, path=path)
     wt = torch.tensor(weights, requires_grad=True)
     z = tc.expectation_z(weights=wt, data=torch.tensor(data) if spec.data_symbols else None,
                          initial_state=None if init is None else torch.tensor(init), batch_size=B,
@@ -75,31 +79,34 @@ def test_adjoint_matches_parameter_shift_on_qsim(make):
     np.testing.assert_allclose(wt.grad.numpy(), ref, atol=GRAD_ATOL)
 
 
-def test_per_sample_data_gradients_match_finite_differences():
+@pytest.mark.parametrize("path", PATHS)
+def test_per_sample_data_gradients_match_finite_differences(path):
     spec = pqc_main(4, 6, reuploads=3, depth=1, conn_range=2, readout_qubits=1)
-    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64, path=path)
     rng = np.random.default_rng(1)
     w = torch.tensor(rng.uniform(-3, 3, len(spec.weight_symbols)), requires_grad=True)
     x = torch.tensor(rng.uniform(-3, 3, (3, 6)), requires_grad=True)
     assert torch.autograd.gradcheck(lambda w, x: tc.expectation_z(weights=w, data=x, qubits=[0]).sum(), (w, x))
 
 
-def test_complex_gates_gradients_match_finite_differences():
+@pytest.mark.parametrize("path", PATHS)
+def test_complex_gates_gradients_match_finite_differences(path):
     a, b, c = sympy.symbols("a b c")
     q = cirq.LineQubit.range(7)
     circuit = cirq.Circuit(cirq.H.on_each(q), cirq.rx(a).on(q[0]), cirq.CZ(q[0], q[6]), cirq.rz(2 * b - 1).on(q[6]),
                            cirq.CNOT(q[6], q[2]), cirq.Y(q[3]), cirq.ry(c).on(q[2]), cirq.rx(-a).on(q[5]),
                            cirq.CNOT(q[1], q[2]))
-    tc = TorchCircuit(circuit, [a, b, c], q, dtype=torch.float64)
+    tc = TorchCircuit(circuit, [a, b, c], q, dtype=torch.float64, path=path)
     assert tc.dtype == torch.complex128
     p = torch.tensor([[0.3, -0.8, 1.1], [2.0, 0.1, -0.4]], dtype=torch.float64, requires_grad=True)
     weights = torch.linspace(-1, 1, 2**7, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda p: (tc.probabilities(p) @ weights).sum(), (p,))
 
 
-def test_float32_default_and_no_grad_path():
+@pytest.mark.parametrize("path", PATHS)
+def test_float32_default_and_no_grad_path(path):
     spec = qpa_ansatz(5, 2)
-    tc = TorchCircuit(spec.circuit, spec.symbols, spec.qubits)
+    tc = TorchCircuit(spec.circuit, spec.symbols, spec.qubits, path=path)
     theta = torch.rand(len(spec.symbols), requires_grad=True)
     p = tc.probabilities(theta, batch_size=3)
     assert p.dtype == torch.float32 and p.shape == (3, 32)
@@ -114,7 +121,7 @@ def test_tiny_scratch_chunks_give_the_same_states_and_gradients(monkeypatch, chu
     the result must not depend on the chunk size (shared, per-sample and long-range ops)."""
     from quantum_llm.quantum import torch_sim
     spec = pqc_main(9, 7, reuploads=2, depth=1, conn_range=3, readout_qubits=2)
-    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64, path="blocked")
     rng = np.random.default_rng(2)
     x = torch.tensor(rng.uniform(-3, 3, (2, 7)), requires_grad=True)
     coef = torch.tensor(rng.normal(size=2**9))
@@ -158,7 +165,7 @@ def test_data_without_gradient_is_not_contracted(monkeypatch):
     sweep stops before the leading encoding blocks."""
     from quantum_llm.quantum import torch_sim
     spec = pqc_main(6, 8, reuploads=2, depth=1, conn_range=2, readout_qubits=2)
-    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64, path="blocked")
     rng = np.random.default_rng(9)
     w0 = rng.uniform(-3, 3, len(spec.weight_symbols))
     x0 = torch.tensor(rng.uniform(-3, 3, (3, 8)))
@@ -188,7 +195,7 @@ def test_long_row_contraction_split_matches_finite_differences():
     gradient contraction is a single (d, R) @ (R, d) product (a separate code path from the
     batched one)."""
     spec = qpa_ansatz(14, 1)
-    tc = TorchCircuit.from_spec(spec, dtype=torch.float64)
+    tc = TorchCircuit.from_spec(spec, dtype=torch.float64, path="blocked")
     coef = torch.linspace(-1, 1, 2**14, dtype=torch.float64)
     theta = torch.tensor(np.random.default_rng(4).uniform(-3, 3, 14), requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: tc.probabilities(t) @ coef, (theta,))
@@ -235,11 +242,11 @@ def test_sub_window_contraction_gives_the_full_windows_gradients(monkeypatch, ch
     rng = np.random.default_rng(7)
     tail, tail_symbols = _tail_sub_window_circuit()
     cplx, cplx_symbols = _complex_sub_window_circuit()
-    cases = [(TorchCircuit(tail, tail_symbols, dtype=torch.float64), 2, 0),
-             (TorchCircuit(cplx, cplx_symbols, dtype=torch.complex128), 3, 0)]
+    cases = [(TorchCircuit(tail, tail_symbols, dtype=torch.float64, path="blocked"), 2, 0),
+             (TorchCircuit(cplx, cplx_symbols, dtype=torch.complex128, path="blocked"), 3, 0)]
     assert not cases[1][0].is_real
     for spec in (qpa_ansatz(9, 3), pqc_main(9, 7, reuploads=2, depth=1, conn_range=2, readout_qubits=2)):
-        cases.append((TorchCircuit.from_spec(spec, dtype=torch.float64), len(spec.weight_symbols),
+        cases.append((TorchCircuit.from_spec(spec, dtype=torch.float64, path="blocked"), len(spec.weight_symbols),
                       len(spec.data_symbols)))
     for tc, n_w, n_x in cases:
         blocks = [op for op in tc.program.ops if isinstance(op, torch_sim._Block)]

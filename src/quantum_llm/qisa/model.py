@@ -26,6 +26,9 @@ from .pauli import PauliValueMap, n_qubits_for, sample_pauli_strings
 
 ATTENTIONS = ("csa", "qisa", "qisa_paper")
 LEAKY = {"qisa_paper"}  # variants known to break causality (by construction)
+# QISA's attention takes the op-lean "wide" layout up to this many tokens per call and the
+# multiply-add-lean "narrow" one above (measured, docs/qisa.md "Speed")
+WIDE_MAX_TOKENS = 256
 
 
 @dataclass
@@ -64,6 +67,23 @@ def draw_pauli_strings(cfg: GPTConfig) -> list[list[list[str]]]:
     rng = np.random.default_rng(cfg.pauli_seed)
     n = n_qubits_for(cfg.n_embd)
     return [[sample_pauli_strings(cfg.head_size, n, rng) for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+
+
+def _augment_routing(C: int, nh: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Constant part of QISA's fused table: products [q^2, k^2, q, k] (4C) -> per head
+    q_aug = [2q, -|q|^2, -1] and k_aug = [k, 1, |k|^2], all q_aug blocks first; and its bias."""
+    hs, w = C // nh, C // nh + 2
+    route, bias = torch.zeros(4 * C, 2 * nh * w), torch.zeros(2 * nh * w)
+    for i in range(C):
+        h, j = divmod(i, hs)
+        qa, ka = h * w, (nh + h) * w                  # first column of head h's q_aug, k_aug
+        route[i, qa + hs] = -1.0                      # q_i^2 -> -|q|^2
+        route[C + i, ka + hs + 1] = 1.0               # k_i^2 -> |k|^2
+        route[2 * C + i, qa + j] = 2.0                # q_i   -> 2 q
+        route[3 * C + i, ka + j] = 1.0                # k_i   -> k
+    for h in range(nh):
+        bias[h * w + hs + 1], bias[(nh + h) * w + hs] = -1.0, 1.0
+    return route, bias
 
 
 class CausalSelfAttention(nn.Module):
@@ -106,52 +126,127 @@ class QISAttention(nn.Module):
         self.register_buffer("right", torch.cat([m.right + o for m, o in zip(self.values, offs, strict=True)]), persistent=False)
         self.register_buffer("table", torch.block_diag(*[m.table for m in self.values]), persistent=False)  # (P, C)
         self.register_buffer("zero_bias", torch.zeros(2 * self.left.numel()), persistent=False)
+        self.register_buffer("head_of_pair", F.one_hot(self.left // cfg.n_embd, cfg.n_head).to(self.table.dtype),
+                             persistent=False)  # (P, nh): which head each index pair belongs to
+        route, route_bias = _augment_routing(cfg.n_embd, cfg.n_head)
+        self.register_buffer("route", route, persistent=False)            # (4C, 2 nh (hs + 2))
+        self.register_buffer("route_bias", route_bias, persistent=False)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.register_buffer("future", ~torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool)),
                              persistent=False)  # (T, T), True above the diagonal: s > t
         self._fused: tuple | None = None
+        self._watched = (self.c_qk.weight, self.c_qk.bias, self.w_v.weight, self.c_proj.weight, self.c_proj.bias)
 
-    def fused_projection(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weight (2C + 2P, C) and bias of the one linear map x -> (q, k, u[left], u[right]).
+    def _versions(self) -> tuple:
+        """Changes whenever a parameter the fused weights read is updated in place (optimiser
+        steps, load_state_dict) or moved to new storage (``.to()``)."""
+        ps = self._watched   # a plain tuple: no Module.__getattr__ per call (parameters keep their objects)
+        return (ps[0]._version, ps[1]._version, ps[2]._version, ps[3]._version, ps[4]._version,
+                ps[0].data_ptr(), ps[2].data_ptr(), ps[3].data_ptr())
 
-        Since u = W_v x is linear, u[left] = W_v[left] x: gathering rows of W_v once per call
-        replaces indexing every token's u. Cached while the parameters are unchanged and no
-        gradient is needed (inference)."""
-        key = (self.c_qk.weight._version, self.c_qk.bias._version, self.w_v.weight._version)
-        if torch.is_grad_enabled() or self._fused is None or self._fused[0] != key:
-            weight = torch.cat([self.c_qk.weight, self.w_v.weight[self.left], self.w_v.weight[self.right]])
-            bias = torch.cat([self.c_qk.bias, self.zero_bias])
-            if torch.is_grad_enabled():
-                return weight, bias
-            self._fused = (key, weight, bias)
-        return self._fused[1], self._fused[2]
+    def fused_weights(self, bias_in_values: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """The attention's learned maps as one linear map and one table, in two layouts
+        (``wide``, ``narrow``; see :meth:`forward` for which is used when).
+
+        * ``weight`` (2M, C), ``bias``, M = 4C + P: x -> ([q, k, q, k, u[left]],
+          [q, k, 1, 1, u[right]]). Since u = W_v x is linear, u[left] = W_v[left] x: gathering
+          rows of W_v once replaces indexing every token's u. The one elementwise product then
+          holds q_i^2, k_i^2, q_i, k_i and the values' pair products.
+        * ``table`` (M, 2 nh (hs + 2) + W), ``table_bias``: the products -> per head
+          q_aug = [2q, -|q|^2, -1] and k_aug = [k, 1, |k|^2] (so q_aug . k_aug = -||q - k||^2, one
+          batched product), then the values. The values' columns are the Pauli coefficient table times W_proj^T: c_proj is
+          linear and the attention mixes values linearly, so c_proj(A @ (p @ table0)) =
+          A @ (p @ (table0 @ W_proj^T)) + b_proj, and the bias may go onto the values when every
+          row of A sums to 1 (``bias_in_values``). With several heads, c_proj(concat_h A_h v_h) =
+          sum_h A_h (v_h W_proj[:, head h]^T): each head gets its own C columns (W = nh * C).
+        * ``narrow``: x -> (q, k, u[left], u[right]), (2C + 2P, C), and the values' columns
+          only; the norms are then summed from q and k directly (fewer multiply-adds per token).
+
+        Cached while the parameters are unchanged and no gradient is needed (inference).
+        """
+        grad = torch.is_grad_enabled()
+        key = (bias_in_values, *self._versions())  # the bias placement depends on the mode
+        if not grad and self._fused is not None and self._fused[0] == key:
+            return self._fused[1]
+        C, nh = self.n_embd, self.n_head
+        values = self.table @ self.c_proj.weight.transpose(0, 1)          # (P, C)
+        if nh > 1:
+            values = (values[:, None, :] * self.head_of_pair[:, :, None]).reshape(values.shape[0], -1)
+        n_route = self.route.shape[1]
+        table = torch.cat([torch.cat([self.route, self.route.new_zeros(self.route.shape[0], values.shape[1])], 1),
+                           torch.cat([values.new_zeros(values.shape[0], n_route), values], 1)])
+        values_bias = self.c_proj.bias if bias_in_values else values.new_zeros(values.shape[1])
+        qk_w, qk_b, wv = self.c_qk.weight, self.c_qk.bias, self.w_v.weight
+        zero = self.zero_bias[: self.left.numel()]
+        ones = qk_b.new_ones(2 * C)
+        wide = (torch.cat([qk_w, qk_w, wv[self.left], qk_w, torch.zeros_like(qk_w), wv[self.right]]),
+                torch.cat([qk_b, qk_b, zero, qk_b, ones, zero]), table, torch.cat([self.route_bias, values_bias]))
+        narrow = (torch.cat([qk_w, wv[self.left], wv[self.right]]), torch.cat([qk_b, zero, zero]), values,
+                  values_bias)
+        out = (wide, narrow)
+        if not grad:
+            self._fused = (key, out)
+        return out
+
+    def _scores_wide(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, torch.Tensor]:
+        """-||q_t - k_s||^2 (B*nh, T, T) and the values (B*nh, T, C), in the fewest ops."""
+        B, T, C = x.shape
+        nh, hs = self.n_head, self.hs
+        ua, ub = F.linear(x, weight, bias).view(B * T, -1).chunk(2, -1)   # 2 x (B*T, M)
+        z = torch.addmm(table_bias, ua * ub, table)                       # (B*T, 2 nh (hs+2) + W)
+        A = nh * (hs + 2)
+        if nh == 1:  # (B, T, .) views, no head axis to move
+            q_aug, k_aug, v = z[:, :A].view(B, T, A), z[:, A:2 * A].view(B, T, A), z[:, 2 * A:].view(B, T, C)
+        else:
+            q_aug, k_aug = z[:, :2 * A].reshape(B, T, 2, nh, hs + 2).permute(2, 0, 3, 1, 4).reshape(
+                2, B * nh, T, hs + 2)
+            v = z[:, 2 * A:].reshape(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
+        return torch.bmm(q_aug, k_aug.transpose(-2, -1)), v
+
+    def _scores_narrow(self, x, weight, bias, table, table_bias) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`_scores_wide`, with fewer multiply-adds per token (norms from q and k)."""
+        B, T, C = x.shape
+        nh, hs, P = self.n_head, self.hs, self.left.numel()
+        qk, ua, ub = F.linear(x, weight, bias).view(B * T, -1).split([2 * C, P, P], -1)
+        v = torch.addmm(table_bias, ua * ub, table)                  # (B*T, W)
+        q, k = qk.reshape(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)
+        qq, kk = torch.stack([q, k]).square().sum(-1)                # (B*nh, T) each
+        if nh > 1:
+            v = v.view(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
+        # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
+        neg = torch.baddbmm(qq[:, :, None] + kk[:, None, :], q, k.transpose(-2, -1), beta=-1, alpha=2)
+        return neg, v.view(B * nh, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape  # (B, T, n_embd)
-        nh, hs, P = self.n_head, self.hs, self.left.numel()
-        qk, ua, ub = F.linear(x, *self.fused_projection()).split([2 * C, P, P], -1)  # (B, T, 2C), 2 x (B, T, P)
-        v = torch.matmul(ua * ub, self.table)  # v_i = Re(u^T O_i u) per head, (B, T, C)
-        if nh == 1:  # (B, T, hs) views, no head axis to move
-            q, k, v = qk[..., :C], qk[..., C:], v
+        nh = self.n_head
+        drop_attn = self.training and self.attn_dropout.p > 0
+        # the output bias goes onto the values when every row of the mixing matrix sums to 1
+        # (causal A without dropout, one head); otherwise it is added after the product
+        bias_in_values = not (self.transpose_attention or drop_attn or nh > 1)
+        wide, narrow = self.fused_weights(bias_in_values)
+        if B * T <= WIDE_MAX_TOKENS:
+            neg_dist2, v = self._scores_wide(x, *wide)
         else:
-            q, k = qk.view(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)  # 2 x (B*nh, T, hs)
-            v = v.view(B, T, nh, hs).transpose(1, 2).reshape(B * nh, T, hs)
-        # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
-        sq = torch.linalg.vecdot(q, q).unsqueeze(-1) + torch.linalg.vecdot(k, k).unsqueeze(-2)  # (B*nh, T, T)
-        neg_dist2 = torch.baddbmm(sq, q, k.transpose(-2, -1), beta=-1, alpha=2)
+            neg_dist2, v = self._scores_narrow(x, *narrow)
+        future = self.future if T == self.future.shape[0] else self.future[:T, :T]
         if torch.is_grad_enabled():
-            scores = neg_dist2.exp().masked_fill(self.future[:T, :T], float("-inf"))  # a_ts, causal mask
+            scores = neg_dist2.exp().masked_fill(future, float("-inf"))  # a_ts, causal mask
         else:  # inference: the same in place
-            scores = neg_dist2.exp_().masked_fill_(self.future[:T, :T], float("-inf"))
-        att = self.attn_dropout(torch.softmax(scores, dim=-1))  # A, rows sum to 1 over s <= t
+            scores = neg_dist2.exp_().masked_fill_(future, float("-inf"))
+        att = torch.softmax(scores, dim=-1)  # A, rows sum to 1 over s <= t
+        if drop_attn:
+            att = self.attn_dropout(att)
         if self.transpose_attention:
             att = att.transpose(-2, -1)  # PUBLISHED DEFECT: y_t = sum_{s >= t} A_st v_s sees the future
-        y = torch.bmm(att, v)  # (B*nh, T, hs)
+        y = torch.bmm(att, v)  # (B*nh, T, C): already projected by c_proj
         if nh > 1:
-            y = y.view(B, nh, T, hs).transpose(1, 2).reshape(B, T, C)
-        return self.resid_dropout(self.c_proj(y))  # (B, T, n_embd)
+            y = y.view(B, nh, T, C).sum(1)  # the heads' shares of c_proj(concat_h A_h v_h)
+        if not bias_in_values:
+            y = y + self.c_proj.bias
+        return self.resid_dropout(y)  # (B, T, n_embd)
 
 
 class MLP(nn.Module):

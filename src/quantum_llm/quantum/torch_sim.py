@@ -4,6 +4,11 @@ Why hand-written: no maintained PyTorch-native simulator takes Cirq circuits (To
 PennyLane's torch interface and Qiskit's torch connector each use their own circuit objects
 and per-gate autograd), and training needs batches of states with gradients on CPU or CUDA.
 
+Two paths (``TorchCircuit(path=...)``): small states (QPA's generator at batch 1, the PQC
+head's small batches) go to :mod:`quantum_llm.quantum.torch_small` (whole-state ops, plain
+autograd) when ``path="auto"`` finds them small enough (``SmallProgram.preferred``); everything
+below describes the *blocked* path, used for the rest.
+
 Design (see docs/quantum.md):
 
 * Whitelist: Rx, Ry, Rz (angle ``a + b * symbol`` or a number), X, Y, Z, H, CNOT, CZ, and the
@@ -54,12 +59,15 @@ import numpy as np
 import sympy
 import torch
 
+from .torch_small import SmallProgram
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_GATES = "Rx, Ry, Rz, X, Y, Z, H, CNOT, CZ, I"
 CHUNK_ELEMS = 1 << 18      # scratch size in amplitudes: stays in L2 cache, bounds extra memory
 MIN_INNER = 8               # a block view with 1 < R < MIN_INNER is widened to the last qubit
 MAX_DATA_WINDOW = 3         # per-sample blocks are (B, d, d): keep them small
+PATHS = ("auto", "small", "blocked")   # TorchCircuit(path=): auto picks small for small states
 
 
 class UnsupportedGateError(ValueError):
@@ -533,8 +541,12 @@ class TorchCircuit(torch.nn.Module):
 
     def __init__(self, circuit: cirq.AbstractCircuit, symbols: Sequence[sympy.Symbol] | None = None,
                  qubits: Sequence[cirq.Qid] | None = None, max_window: int = 5,
-                 dtype: torch.dtype = torch.float32, data_symbols: Sequence[sympy.Symbol] = ()):
+                 dtype: torch.dtype = torch.float32, data_symbols: Sequence[sympy.Symbol] = (),
+                 path: str = "auto"):
         super().__init__()
+        if path not in PATHS:
+            raise ValueError(f"path = {path!r} is invalid: one of {', '.join(PATHS)}")
+        self.path = path
         self.qubits = tuple(qubits) if qubits is not None else tuple(sorted(circuit.all_qubits()))
         self.n = len(self.qubits)
         self.symbols = tuple(symbols) if symbols is not None else tuple(
@@ -550,6 +562,7 @@ class TorchCircuit(torch.nn.Module):
         self.dtype = self.real_dtype if self.is_real else (
             torch.complex128 if self.real_dtype == torch.float64 else torch.complex64)
         self.program = _Program(_fuse(gates, self.n, max_window), self.n)
+        self.small = SmallProgram(gates, self.n)
         counts = {k.__name__: sum(isinstance(o, k) for o in self.program.ops) for k in (_Block, _Perm, _Diag)}
         log.debug("compiled %d gates on %d qubits into %s (%s)", len(gates), self.n, counts,
                   "real" if self.is_real else "complex")
@@ -673,10 +686,20 @@ class TorchCircuit(torch.nn.Module):
         # blocks) un-computes them; read through ``p`` they would inherit the weights' requires_grad
         pdata = p.detach() if params is None and data is not None and not data.requires_grad else p
         pp = (p, shared, pdata)
+        if self.path == "small" or (self.path == "auto" and self.small.preferred(B)):
+            return self._small_state(pp, psi0, B, device, probabilities)
         mats = [self._block_matrix(op, pp, device) for op in self.program.ops if isinstance(op, _Block)]
         mats = [m.expand(B, -1, -1) if m.dim() == 3 and m.shape[0] != B else m for m in mats]
         fn = _EvolveProbs if probabilities else _Evolve
         return fn.apply(self.program, psi0, (B, 2**self.n), self.dtype, device, *mats)
+
+    def _small_state(self, pp: tuple, psi0, B: int, device, probabilities: bool) -> torch.Tensor:
+        """The small-state path (:mod:`~quantum_llm.quantum.torch_small`): plain autograd, gate by gate."""
+        psi = _initial(psi0, (B, 2**self.n), self.dtype, device)
+        psi = self.small.run(pp, psi)
+        if not probabilities:
+            return psi
+        return psi.real.square() + psi.imag.square() if psi.is_complex() else psi.square()
 
     def probabilities(self, *args, **kw) -> torch.Tensor:
         """|<i|psi>|^2, (B, 2**n)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from .model import Section
 from .sections import pqc, qisa, qpa
 
+
 def collect(metrics: str | Path, timings: bool = False) -> list[Section]:
     """``timings``: also read the per-run ``*.timing.json`` files (wall-clock measurements that DVC
     caches but git does not track). Only the report page built by the pipeline reads them; the

@@ -35,10 +35,15 @@ class QisaData:
     timings: dict[str, dict[int, dict]] | None = None  # variant -> seed -> *.timing.json (page only)
 
 
-def load_timings(metrics: Path, runs: dict[str, dict[int, dict]]) -> dict[str, dict[int, dict]]:
-    """The per-run inference timings (``runs/<run>.timing.json``: DVC-cached, not in git)."""
-    return {v: {seed: load_json(metrics / "qisa" / "runs" / f"{r['run']}.timing.json", f"evaluate_qisa@{r['run']}")
-                for seed, r in by_seed.items()} for v, by_seed in runs.items()}
+def load_timings(metrics: Path, runs: dict[str, dict[int, dict]]) -> dict[str, dict[int, dict]] | None:
+    """The per-run inference timings (``runs/<run>.timing.json``: DVC-cached, not in git), or None
+    when any is absent (a checkout whose stages have not run here: ``dvc pull`` or ``dvc repro``)."""
+    paths = {v: {seed: metrics / "qisa" / "runs" / f"{r['run']}.timing.json" for seed, r in by_seed.items()}
+             for v, by_seed in runs.items()}
+    if not all(p.is_file() for by_seed in paths.values() for p in by_seed.values()):
+        return None
+    return {v: {seed: load_json(p, f"evaluate_qisa@{p.name.removesuffix('.timing.json')}")
+                for seed, p in by_seed.items()} for v, by_seed in paths.items()}
 
 
 def load(metrics: Path) -> QisaData:
@@ -102,8 +107,8 @@ def absolute_table(d: QisaData) -> Table:
 
 
 def build(metrics: Path, timings: bool = False) -> Section:
-    """``timings``: judge the inference-time claim from the runs' ``*.timing.json`` (the report page);
-    without them (README, docs) the claim is left to the page, as a note says."""
+    """``timings``: judge the inference-time claim from the runs' ``*.timing.json`` where they are
+    present (the report page after `dvc repro`); without them (README, docs) a note says where it is."""
     d = load(metrics)
     if timings:
         d.timings = load_timings(metrics, d.runs)
@@ -129,7 +134,7 @@ def build(metrics: Path, timings: bool = False) -> Section:
                "Intervals: Student t over seeds of the per-seed factor (the run files hold one number per seed, "
                "no per-window data).",
                f"Inference: {protocols.get('inference', '')}",
-               *([] if timings else ["The inference-time claim is judged on the report page "
+               *([] if d.timings is not None else ["The inference-time claim is judged on the report page "
                                      "(reports/index.html): wall-clock timings vary run to run, so they live in "
                                      "DVC-cached *.timing.json files, not in git-tracked metrics."])],
         tables=[absolute_table(d)],
