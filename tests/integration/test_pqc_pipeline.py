@@ -109,7 +109,8 @@ def test_pqc_stages_train_evaluate_summarise_with_lineage(tiny_repo):
 def test_bad_pqc_param_stops_with_one_line(tiny_repo):
     set_params(tiny_repo / "params.yaml", {**TINY_PQC, "pqc.shots": [-1]})
     # the stage script itself (dvc repro would first build prepare_sst2): params fail before any work
-    res = run(["python", "stages/classical_heads.py", "--data", "data/prepared/sst2", "--out", "metrics/pqc/c.json"],
+    res = run(["python", "stages/classical_heads.py", "--data", "data/prepared/sst2", "--out", "metrics/pqc/c.json",
+               "--probes", "metrics/pqc/p.json"],
               tiny_repo, check=False)
     assert res.returncode == 2
     assert "pqc.shots = [-1] is invalid: every shot count must be an integer >= 1" in res.stderr + res.stdout
