@@ -124,7 +124,7 @@ class LMDataParams(_Section):
 
 
 class SST2Params(_Section):
-    """SST-2 protocols from specs/pqc_head.md and frozen sentence embeddings."""
+    """SST-2 protocols (docs/pqc_head.md) and frozen sentence embeddings."""
 
     train_source: str = Field(description="local table file or hf:<dataset id>[:<config>][:<split>]")
     test_source: str = Field(description="local table file or hf:<dataset id>[:<config>][:<split>]")
