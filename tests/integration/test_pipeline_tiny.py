@@ -23,7 +23,8 @@ def test_repro_is_complete_traceable_idempotent_and_seeded(tiny_repo):
                        ("prepare_lm", "data/prepared/lm"), ("prepare_sst2", "data/prepared/sst2")]:
         m = json.loads((repo / out / "manifest.json").read_text())
         assert m["stage"] == stage and m["git"]["commit"] and lock["stages"][stage]["outs"][0]["path"] == out
-    sst2 = {s: pq.read_table(repo / f"data/prepared/sst2/{s}.parquet") for s in ("train", "validation", "test")}
+    sst2 = {s: pq.read_table(repo / f"data/prepared/sst2/{f}.parquet")
+            for s, f in (("train", "seed-0/train"), ("validation", "seed-0/validation"), ("test", "test"))}
     assert (sst2["train"].num_rows, sst2["validation"].num_rows, sst2["test"].num_rows) == (27, 5, 48)
     assert str(sst2["train"].schema.field("embedding").type) == "fixed_size_list<element: float>[384]"
     lm = pq.read_table(repo / "data/prepared/lm/train.parquet")
@@ -45,12 +46,12 @@ def test_repro_is_complete_traceable_idempotent_and_seeded(tiny_repo):
     assert "didn't change" in again and "Running stage" not in again
 
     # an experiment with another seed changes the SST-2 sample and nothing else
-    before = pq.read_table(repo / "data/prepared/sst2/train.parquet").column("idx").to_pylist()
+    before = pq.read_table(repo / "data/prepared/sst2/seed-0/train.parquet").column("idx").to_pylist()
     exp = run(["dvc", "exp", "run", "-S", "seed=1", *STAGES], repo).stdout
     assert "Running stage 'prepare_sst2'" in exp
     for other in ("base_model", "prepare_chars", "prepare_lm"):
         assert f"Running stage '{other}'" not in exp
-    after = pq.read_table(repo / "data/prepared/sst2/train.parquet").column("idx").to_pylist()
+    after = pq.read_table(repo / "data/prepared/sst2/seed-0/train.parquet").column("idx").to_pylist()
     assert len(after) == len(before) and set(after) != set(before)
 
 

@@ -61,7 +61,8 @@ def test_hash_depends_on_width_not_on_the_run():
 
 
 def _run_stage(tmp_path, qubits, out):
-    params = {"qubits": qubits, "seed": 0, "circuits": CircuitsParams().model_dump()}
+    from quantum_llm.config import PQCParams
+    params = {"qubits": qubits, "seed": 0, "circuits": CircuitsParams().model_dump(), "pqc": PQCParams().model_dump()}
     (tmp_path / "params.yaml").write_text(json.dumps(params))            # JSON is YAML
     subprocess.run([sys.executable, str(ROOT / "stages" / "circuits.py"), "--out", str(out)],
                    cwd=tmp_path, check=True, capture_output=True)
@@ -79,6 +80,9 @@ def test_circuits_stage_writes_files_and_hashes(tmp_path):
         assert circuit_hash(read_circuit(tmp_path / "a" / f"{name}.json")) == a[name]  # JSON round-trips
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["circuit_hashes"] == a and manifest["stage"] == "circuits"
+    # the PQC search grid's circuits (default: chain and long_range encoders), the chain one = the default
+    assert a["pqc_search/chain-L2-E1-shared/pqc_encoder"] == a["pqc_encoder"]
+    assert a["pqc_search/long_range-L2-E1-shared/pqc_encoder"] != a["pqc_encoder"]
 
 
 def test_pipeline_circuits_widths():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ..config import CharsParams, LMDataParams, SST2Params
 from ..io import write_json
 from ..stage import InputError
@@ -62,6 +64,9 @@ def write_lm(p: LMDataParams, tokenizer_dir: Path, out: Path) -> dict:
 
 
 def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
+    """``test.parquet`` and, per data seed s in ``p.seeds``, ``seed-<s>/{train,validation}.parquet``:
+    every data seed draws its own sample and split (rng seeded with (seed, s)); sentences are
+    embedded once (the union over seeds)."""
     origins = {"train": source_origin(p.train_source), "test": source_origin(p.test_source)}
     train_all = sst2.labelled(load_table(p.train_source, "data.sst2.train_source", origins["train"].get("revision")),
                               p.text_column, p.label_column, p.train_source)
@@ -70,33 +75,45 @@ def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
     if len(set(train_all["label"])) < 2:
         raise InputError(f"data.sst2.train_source = {p.train_source!r}: column {p.label_column!r} holds one class "
                          "only; a classifier needs at least two (use the full table)")
-    try:
-        pool = sst2.fewshot(train_all, p.per_class, seed) if p.protocol == "fewshot" else train_all
-    except InputError as e:  # too few rows of a class: name the file too
-        raise InputError(f"data.sst2.train_source = {p.train_source!r}: {e} (use more rows or lower it)") from None
-    try:
-        train, val = sst2.stratified_split(pool, p.val_fraction, seed)
-    except ValueError as e:  # scikit-learn: too few rows of a class for a stratified split
-        raise InputError(f"data.sst2.train_source = {p.train_source!r}: no stratified {p.val_fraction:g} validation "
-                         f"split possible ({e}); use more rows or change data.sst2.val_fraction") from None
     if p.max_test:
         test = test.select(range(min(p.max_test, len(test))))
+    per_seed = {}
+    for s in p.seeds:
+        rs = sst2.data_seed(seed, s)
+        try:
+            pool = sst2.fewshot(train_all, p.per_class, rs) if p.protocol == "fewshot" else train_all
+        except InputError as e:  # too few rows of a class: name the file too
+            raise InputError(f"data.sst2.train_source = {p.train_source!r}: {e} (use more rows or lower it)") from None
+        try:
+            per_seed[s] = sst2.stratified_split(pool, p.val_fraction, rs)
+        except ValueError as e:  # scikit-learn: too few rows of a class for a stratified split
+            raise InputError(f"data.sst2.train_source = {p.train_source!r}: no stratified {p.val_fraction:g} "
+                             f"validation split possible ({e}); use more rows or change data.sst2.val_fraction") from None
+    used = sorted({i for tr, va in per_seed.values() for ds in (tr, va) for i in ds["idx"]})
     encoder = sst2.load_encoder(p.encoder)
-    splits = {"train": train, "validation": val, "test": test}
-    for name, ds in splits.items():
-        emb = sst2.embed(encoder, ds["sentence"], p.batch_size)
-        sst2.with_embeddings(ds, emb).to_parquet(str(out / f"{name}.parquet"))
-    counts = {k: {"rows": len(v), "per_label": {str(c): v["label"].count(c) for c in sorted(set(v["label"]))}}
-              for k, v in splits.items()}
+    emb_used = dict(zip(used, sst2.embed(encoder, train_all.select(used)["sentence"], p.batch_size), strict=True))
+    sst2.with_embeddings(test, sst2.embed(encoder, test["sentence"], p.batch_size)).to_parquet(str(out / "test.parquet"))
+    counts = {"test": _counts(test)}
+    for s, (tr, va) in per_seed.items():
+        (out / f"seed-{s}").mkdir()
+        for name, ds in (("train", tr), ("validation", va)):
+            emb = np.stack([emb_used[i] for i in ds["idx"]])
+            sst2.with_embeddings(ds, emb).to_parquet(str(out / f"seed-{s}" / f"{name}.parquet"))
+        counts[f"seed-{s}"] = {"train": _counts(tr), "validation": _counts(va)}
     meta = {
-        "protocol": p.protocol, "seed": seed, "encoder": p.encoder, "origins": origins,
+        "protocol": p.protocol, "seed": seed, "data_seeds": list(p.seeds), "encoder": p.encoder, "origins": origins,
         "embedding_dim": int(encoder.get_sentence_embedding_dimension()),
-        "rule": (f"{p.per_class} per class sampled from train_source, stratified {1 - p.val_fraction:.2f}/"
-                 f"{p.val_fraction:.2f} train/validation split; test = test_source"
+        "rule": (f"per data seed: {p.per_class} per class sampled from train_source, stratified "
+                 f"{1 - p.val_fraction:.2f}/{p.val_fraction:.2f} train/validation split; test = test_source"
                  if p.protocol == "fewshot" else
-                 f"all of train_source, stratified {p.val_fraction:.2f} held out as validation; test = test_source"),
+                 f"all of train_source, per data seed a stratified {p.val_fraction:.2f} held out as validation; "
+                 "test = test_source"),
         "splits": counts,
     }
     write_json(out / "meta.json", meta)
     log.info("sst2: %s", counts)
     return meta
+
+
+def _counts(ds) -> dict:
+    return {"rows": len(ds), "per_label": {str(c): ds["label"].count(c) for c in sorted(set(ds["label"]))}}

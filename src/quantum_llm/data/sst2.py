@@ -1,5 +1,6 @@
-"""SST-2 protocols (specs/pqc_head.md) and frozen sentence-transformer embeddings.
+"""SST-2 protocols (docs/pqc_head.md) and frozen sentence-transformer embeddings.
 
+Every data seed (``data.sst2.seeds``) draws its own sample and split.
 few-shot: ``per_class`` sentences of every class sampled without replacement from the train
 source with ``seed``, then a stratified split into train / validation by ``val_fraction``
 (256 + 256 with 0.15 gives 435 / 77, as in the reproductions). full: the whole train source,
@@ -50,6 +51,11 @@ def fewshot(ds: datasets.Dataset, per_class: int, seed: int) -> datasets.Dataset
     order = np.concatenate(picks)
     rng.shuffle(order)
     return ds.select(order.tolist())
+
+
+def data_seed(seed: int, data_seed: int) -> int:
+    """One integer seed per (top-level seed, data seed) pair, for the sample and the split."""
+    return int(np.random.SeedSequence([seed, data_seed]).generate_state(1)[0])
 
 
 def stratified_split(ds: datasets.Dataset, val_fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:

@@ -27,9 +27,34 @@ class Split:
         return len(self.y)
 
 
-def load_split(folder: str | Path, split: str) -> Split:
-    """One split of the prepare_sst2 output (``<split>.parquet``: embedding, label)."""
-    path = Path(folder) / f"{split}.parquet"
+def split_path(folder: str | Path, split: str, seed: int | None = None) -> Path:
+    """``test.parquet``, or ``seed-<s>/{train,validation}.parquet`` of data seed ``seed``."""
+    if split == "test":
+        return Path(folder) / "test.parquet"
+    if seed is None:
+        raise ValueError(f"the {split} split depends on the data seed: pass seed")
+    return Path(folder) / f"seed-{seed}" / f"{split}.parquet"
+
+
+def data_seeds(folder: str | Path) -> list[int]:
+    """The data seeds prepare_sst2 wrote (meta.json)."""
+    import json
+    path = Path(folder) / "meta.json"
+    if not path.is_file():
+        raise InputError(f"{path} not found (run `dvc repro prepare_sst2`)")
+    return [int(s) for s in json.loads(path.read_text())["data_seeds"]]
+
+
+def check_seeds(folder: str | Path, seeds: list[int], what: str) -> None:
+    have = data_seeds(folder)
+    missing = [s for s in seeds if s not in have]
+    if missing:
+        raise InputError(f"{what} {missing} not in the prepared data seeds {have}: add them to data.sst2.seeds")
+
+
+def load_split(folder: str | Path, split: str, seed: int | None = None) -> Split:
+    """One split of the prepare_sst2 output (embedding, label); train/validation of data seed ``seed``."""
+    path = split_path(folder, split, seed)
     if not path.is_file():
         raise InputError(f"{path} not found (run `dvc repro prepare_sst2`)")
     table = read_parquet(path, ["embedding", "label"], stage="prepare_sst2")
@@ -43,16 +68,19 @@ def load_split(folder: str | Path, split: str) -> Split:
     return Split(x, y)
 
 
-def load_splits(folder: str | Path) -> dict[str, Split]:
-    return {s: load_split(folder, s) for s in SPLITS}
+def load_splits(folder: str | Path, seed: int) -> dict[str, Split]:
+    """train / validation of data seed ``seed`` and the shared test split."""
+    return {s: load_split(folder, s, seed) for s in SPLITS}
 
 
 def data_hash(folder: str | Path) -> str:
-    """sha256 over the three split files (the data identity recorded in lineage)."""
+    """sha256 over every split file of every data seed (the data identity recorded in lineage)."""
     import hashlib
     h = hashlib.sha256()
-    for s in SPLITS:
-        h.update(f"{s}\0{sha256_path(Path(folder) / f'{s}.parquet')}\n".encode())
+    for seed in data_seeds(folder):
+        for s in ("train", "validation"):
+            h.update(f"{seed}/{s}\0{sha256_path(split_path(folder, s, seed))}\n".encode())
+    h.update(f"test\0{sha256_path(split_path(folder, 'test'))}\n".encode())
     return h.hexdigest()
 
 
@@ -65,3 +93,19 @@ def amplitude_states(x: np.ndarray) -> np.ndarray:
     if np.any(norms == 0):
         raise InputError("an embedding is all zeros and cannot be amplitude-encoded")
     return out / norms
+
+
+def pca_reduction(x_train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean (384,), components (384, k), scale (k,)): z = (x - mean) @ components / scale, |z| <= 1 on train."""
+    mean = x_train.mean(0)
+    _u, _s, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    comps = vt[:k].T
+    proj = (x_train - mean) @ comps
+    scale = np.abs(proj).max(0)
+    return mean, comps, np.where(scale > 0, scale, 1.0)
+
+
+def pca_splits(splits: dict[str, Split], k: int) -> dict[str, Split]:
+    """The pca_front head's k inputs (fitted on the training split, clipped to [-1, 1]) for every split."""
+    mean, comps, scale = pca_reduction(np.asarray(splits["train"].x, np.float64), k)
+    return {n: Split(np.clip((s.x.astype(np.float64) - mean) @ comps / scale, -1, 1), s.y) for n, s in splits.items()}

@@ -45,7 +45,7 @@ class EnergyModel:
 
 def circuit_for(n: int, circuits) -> cirq.Circuit:
     return pqc_main(n, circuits.encoders * circuits.encoder_readout, circuits.reuploads, circuits.main_depth,
-                    circuits.main_range, min(circuits.main_readout, n))
+                    circuits.main_range, min(circuits.main_readout, n), circuits.reupload_blocks == "separate")
 
 
 def time_statevector(n: int, circuits, *, repeats: int = 3, cpu_threads: int = 2, seed: int = 0) -> float:

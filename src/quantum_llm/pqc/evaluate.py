@@ -10,8 +10,10 @@ is the "QPU" and runs on qsim:
   noise-free circuit), <Z> estimated from the counts;
 * noise: ``cirq.depolarize(p)`` after every moment on every qubit it touched
   (:func:`quantum_llm.quantum.with_depolarizing`), expectation values averaged over
-  ``trajectories`` qsim quantum trajectories, on a fixed seeded subset of ``noise_rows`` test rows
-  (the exact accuracy on the same subset is reported beside it).
+  ``trajectories`` qsim quantum trajectories, on a fixed seeded subset of ``noise_rows`` test rows.
+
+Every evaluation returns per-row correctness, so shots and noise are paired with the exact
+evaluation on the same rows (quantum_llm.pqc.paired turns them into paired differences).
 
 The agreement check requires qsim's exact <Z> to match the torch simulator's within 1e-4.
 """
@@ -82,19 +84,28 @@ def encoder_check(model: PQCHead, x: np.ndarray, cpu_threads: int = 1) -> float:
     return float(np.abs(z_torch - z_qsim).max())
 
 
-def _acc(model: PQCHead, z: np.ndarray, y: np.ndarray) -> float:
-    return float(100.0 * (model.logits_from_z(z).argmax(-1) == y).mean())
+def _correct(model: PQCHead, z: np.ndarray, y: np.ndarray, z_front: np.ndarray | None) -> np.ndarray:
+    """Per-row correctness (0/1) of the logits from main-module <Z> (and the first module's outputs)."""
+    front = z_front if model.cfg.head_input == "encoder_and_main" else None
+    return (model.logits_from_z(z, front).argmax(-1) == y).astype(np.int8)
+
+
+def noise_subset(n_test: int, rows: int, seed: int) -> np.ndarray:
+    """Sorted indices of the seeded test rows of the noisy evaluation (all rows when rows >= n_test)."""
+    return np.sort(np.random.default_rng(seed).permutation(n_test)[:min(rows, n_test)])
 
 
 def evaluate_head(model: PQCHead, test: Split, *, shots: list[int], noise: list[float], noise_rows: int,
                   trajectories: int, seed: int, cpu_threads: int = 1, subset_seed: int = 1234) -> dict:
-    """Accuracies in percent: torch exact, qsim exact, per shot count, per noise level (subset)."""
+    """Per-row correctness (0/1) on the test split: torch exact, qsim exact, per shot count (every row),
+    per noise level on the seeded subset ``rows`` (with exact on the same rows: ``exact_on_noise_rows``)."""
     model.eval()
     spec = model.main_spec
-    x = torch.as_tensor(test.x)
     with torch.no_grad():
-        angles = model.main_angles(x).numpy()                                     # (B, E*Q_c), "classical device"
+        z_front = model.encoder_outputs(torch.as_tensor(test.x))                  # "classical device"
+        angles = (model.input_scale * z_front).numpy()
         z_torch = model.main_z(torch.as_tensor(angles)).numpy()
+    z_front = z_front.numpy()
     rows = model.main_param_rows(angles)
     common = {"symbols": spec.symbols, "qubits": spec.qubits, "readout": spec.readout, "cpu_threads": cpu_threads}
     p_exact = readout_distribution(spec.circuit, rows, **common)
@@ -103,19 +114,20 @@ def evaluate_head(model: PQCHead, test: Split, *, shots: list[int], noise: list[
     enc_diff = encoder_check(model, test.x[:8], cpu_threads)
     if diff > AGREEMENT_ATOL or enc_diff > AGREEMENT_ATOL:
         raise AgreementError(f"qsim vs torch <Z> differ by {diff:.2e} (main) / {enc_diff:.2e} (encoder) > {AGREEMENT_ATOL}")
-    out: dict = {"n_test": len(test), "acc_torch": _acc(model, z_torch, test.y), "acc_exact": _acc(model, z_qsim, test.y),
+    out: dict = {"n_test": len(test), "torch": _correct(model, z_torch, test.y, z_front),
+                 "exact": _correct(model, z_qsim, test.y, z_front),
                  "agreement": {"max_abs_z_main": diff, "max_abs_z_encoder": enc_diff, "atol": AGREEMENT_ATOL}}
     rng = np.random.default_rng(seed)
-    out["acc_shots"] = {}
+    out["shots"] = {}
     for s in shots:
         counts = np.stack([rng.multinomial(s, row) for row in p_exact])           # (B, 2**Q_m)
-        out["acc_shots"][str(s)] = _acc(model, z_from_bits(counts / s), test.y)
-    sub = np.sort(np.random.default_rng(subset_seed).permutation(len(test))[:min(noise_rows, len(test))])
-    out["noise_subset"] = {"n": int(len(sub)), "subset_seed": subset_seed, "trajectories": trajectories,
-                           "acc_exact": _acc(model, z_qsim[sub], test.y[sub])}
-    out["acc_noise"] = {}
-    for p in noise:
-        pn = readout_distribution(spec.circuit, rows[sub], noise_p=p, trajectories=trajectories, seed=seed, **common)
-        out["acc_noise"][str(p)] = _acc(model, z_from_bits(pn), test.y[sub])
-        log.info("noise p=%g: %.2f %% on %d rows", p, out["acc_noise"][str(p)], len(sub))
+        out["shots"][str(s)] = _correct(model, z_from_bits(counts / s), test.y, z_front)
+    out["noise"] = {}
+    if noise:
+        sub = noise_subset(len(test), noise_rows, subset_seed)
+        out["noise_rows"] = sub
+        for p in noise:
+            pn = readout_distribution(spec.circuit, rows[sub], noise_p=p, trajectories=trajectories, seed=seed, **common)
+            out["noise"][str(p)] = _correct(model, z_from_bits(pn), test.y[sub], z_front[sub])
+            log.info("noise p=%g: %.2f %% on %d rows", p, 100 * out["noise"][str(p)].mean(), len(sub))
     return out

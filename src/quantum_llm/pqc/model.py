@@ -1,18 +1,24 @@
-"""The PQC head (specs/pqc_head.md, Fig. 1-3): encoder module(s) -> main module -> linear layer.
+"""The PQC head (docs/pqc_head.md, the paper's Fig. 1-3): first module -> main module -> linear layer.
 
-* Encoder e = 1..E ("classical device", exact simulation): the embedding, L2-normalised and
-  zero-padded to 512 amplitudes, is the initial state of 9 qubits; sPQC_e (its own angles) acts;
-  <Z> on the first Q_c qubits is read out. Outputs z in [-1, 1]^(E * Q_c).
+First module (``front``), k = E * Q_c outputs:
+* ``amplitude`` (the faithful head): encoder e = 1..E ("classical device", exact simulation): the
+  embedding, L2-normalised and zero-padded to 512 amplitudes, is the initial state of 9 qubits;
+  sPQC_e (its own angles; ``encoder_ansatz`` chain or long_range) acts; <Z> on the first Q_c
+  qubits is read out. Outputs z in [-1, 1]^k.
+* ``pca`` (a classical front end, our deviation): the first k PCA components of the training
+  embeddings, each divided by its largest |value| on the training split (fitted, not trained).
+* ``linear`` (a classical front end as third-party reproductions ran it): a trained
+  Linear(384 -> k) followed by tanh (inputs in [-1, 1] like <Z>); its 384 k + k parameters count.
 * Main module ("QPU"): Q qubits; R re-uploading blocks RY(scale_j * z_j) on qubit j mod Q (scale_j
   starts at input_scale, trained when trainable_scale) then
-  PQC1 (the same angles in every block); PQC2; <Z> on the first Q_m qubits.
-* A linear layer (Q_m -> 2) gives the class logits. Trained end to end (adjoint gradients through
-  both circuits, see quantum.torch_sim).
+  PQC1 (the same angles in every block, or separate ones: ``reupload_blocks``); PQC2; <Z> on the
+  first Q_m qubits.
+* A linear layer gives the class logits, on the Q_m main outputs (``head_input`` main) or on
+  [k first-module outputs, Q_m main outputs] (encoder_and_main). Trained end to end (adjoint
+  gradients through both circuits, see quantum.torch_sim).
 
 Ablations (the same training, one part removed):
-  ``no_encoder``  the encoder is replaced by a fixed classical reduction: the first E * Q_c PCA
-                  components of the training embeddings, each divided by its largest |value| on
-                  the training split (so inputs are in [-1, 1] like <Z>), no trained parameters;
+  ``no_encoder``  front ``pca`` (the encoder replaced by the fixed PCA reduction);
   ``no_reupload`` R = 1;
   ``range1``      C = 1 (nearest-neighbour ring only, no long-range connections).
 """
@@ -26,12 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..quantum.circuits import ENCODER_QUBITS, CircuitSpec, pqc_encoder, pqc_main
+from ..quantum.circuits import EMBEDDING_DIM, ENCODER_QUBITS, CircuitSpec, pqc_encoder, pqc_main
 from ..quantum.serialize import circuit_hash, read_circuit
 from ..quantum.torch_sim import TorchCircuit
 from ..stage import InputError
+from .data import pca_reduction
 
 ABLATIONS = ("no_encoder", "no_reupload", "range1")
+FRONTS = ("amplitude", "pca", "linear")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,11 @@ class HeadConfig:
     main_range: int
     reuploads: int
     main_readout: int
+    encoder_ansatz: str = "chain"
+    encoder_range: int = 2
+    reupload_blocks: str = "shared"
+    head_input: str = "main"
+    front: str = "amplitude"
     input_scale: float = 1.0
     trainable_scale: bool = True
     init_range: float = math.pi
@@ -54,14 +67,20 @@ class HeadConfig:
 
     @classmethod
     def from_params(cls, qubits: int, circuits, input_scale: float = 1.0, ablation: str | None = None,
-                    trainable_scale: bool = True, init_range: float = math.pi) -> HeadConfig:
+                    trainable_scale: bool = True, init_range: float = math.pi, front: str = "amplitude") -> HeadConfig:
         if ablation is not None and ablation not in ABLATIONS:
             raise ValueError(f"ablation {ablation!r} is unknown (allowed: {', '.join(ABLATIONS)})")
+        if front not in FRONTS:
+            raise ValueError(f"front {front!r} is unknown (allowed: {', '.join(FRONTS)})")
         cfg = cls(qubits=qubits, encoder_layers=circuits.encoder_layers, encoder_readout=circuits.encoder_readout,
                   encoders=circuits.encoders, main_depth=circuits.main_depth, main_range=circuits.main_range,
-                  reuploads=circuits.reuploads, main_readout=circuits.main_readout, input_scale=input_scale,
-                  trainable_scale=trainable_scale, init_range=init_range, ablation=ablation)
-        if ablation == "no_reupload":
+                  reuploads=circuits.reuploads, main_readout=circuits.main_readout,
+                  encoder_ansatz=circuits.encoder_ansatz, encoder_range=circuits.encoder_range,
+                  reupload_blocks=circuits.reupload_blocks, head_input=circuits.head_input, front=front,
+                  input_scale=input_scale, trainable_scale=trainable_scale, init_range=init_range, ablation=ablation)
+        if ablation == "no_encoder":
+            cfg = replace(cfg, front="pca")
+        elif ablation == "no_reupload":
             cfg = replace(cfg, reuploads=1)
         elif ablation == "range1":
             cfg = replace(cfg, main_range=1)
@@ -69,7 +88,12 @@ class HeadConfig:
 
     @property
     def use_encoder(self) -> bool:
-        return self.ablation != "no_encoder"
+        return self.front == "amplitude"
+
+    @property
+    def head_in(self) -> int:
+        """Inputs of the final linear layer."""
+        return self.main_readout + (self.n_inputs if self.head_input == "encoder_and_main" else 0)
 
     @property
     def n_inputs(self) -> int:
@@ -82,8 +106,10 @@ class HeadConfig:
 
 def build_specs(cfg: HeadConfig) -> tuple[CircuitSpec | None, CircuitSpec]:
     """(encoder spec or None for no_encoder, main-module spec) with the circuits module's builders."""
-    enc = pqc_encoder(cfg.encoder_layers, cfg.encoder_readout) if cfg.use_encoder else None
-    main = pqc_main(cfg.qubits, cfg.n_inputs, cfg.reuploads, cfg.main_depth, cfg.main_range, cfg.main_readout)
+    enc = pqc_encoder(cfg.encoder_layers, cfg.encoder_readout, cfg.encoder_ansatz, cfg.encoder_range) \
+        if cfg.use_encoder else None
+    main = pqc_main(cfg.qubits, cfg.n_inputs, cfg.reuploads, cfg.main_depth, cfg.main_range, cfg.main_readout,
+                    cfg.reupload_blocks == "separate")
     return enc, main
 
 
@@ -112,16 +138,6 @@ def check_circuit_files(folder: str | Path, enc: CircuitSpec | None, main: Circu
     return out
 
 
-def pca_reduction(x_train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean (384,), components (384, k), scale (k,)): z = (x - mean) @ components / scale, |z| <= 1 on train."""
-    mean = x_train.mean(0)
-    _u, _s, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    comps = vt[:k].T
-    proj = (x_train - mean) @ comps
-    scale = np.abs(proj).max(0)
-    return mean, comps, np.where(scale > 0, scale, 1.0)
-
-
 class PQCHead(torch.nn.Module):
     """Encoder module(s) -> main module -> linear layer; float64 throughout (exact simulation)."""
 
@@ -140,9 +156,16 @@ class PQCHead(torch.nn.Module):
             # E encoders share the sPQC definition; each has its own angles: (E, P_enc)
             self.encoder_weights = torch.nn.Parameter(torch.stack(
                 [angles(len(self.encoder_spec.weight_symbols)) for _ in range(cfg.encoders)]))
+        elif cfg.front == "linear":
+            self.front_linear = torch.nn.Linear(EMBEDDING_DIM, cfg.n_inputs, dtype=torch.float64)
+            with torch.no_grad():
+                bound = 1 / math.sqrt(EMBEDDING_DIM)
+                self.front_linear.weight.copy_((torch.rand(cfg.n_inputs, EMBEDDING_DIM, generator=gen,
+                                                           dtype=torch.float64) * 2 - 1) * bound)
+                self.front_linear.bias.zero_()
         else:
             if x_train is None:
-                raise ValueError("the no_encoder ablation needs x_train to fit its PCA reduction")
+                raise ValueError("the pca front end needs x_train to fit its PCA reduction")
             mean, comps, scale = pca_reduction(np.asarray(x_train, np.float64), cfg.n_inputs)
             self.register_buffer("pca_mean", torch.as_tensor(mean))
             self.register_buffer("pca_components", torch.as_tensor(comps))
@@ -153,17 +176,19 @@ class PQCHead(torch.nn.Module):
         self.main = TorchCircuit.from_spec(self.main_spec, dtype=torch.float64)
         self.main_readout = [self.main_spec.qubits.index(q) for q in self.main_spec.readout]
         self.main_weights = angles(len(self.main_spec.weight_symbols))           # PQC1 then PQC2
-        self.linear = torch.nn.Linear(cfg.main_readout, 2, dtype=torch.float64)
+        self.linear = torch.nn.Linear(cfg.head_in, 2, dtype=torch.float64)
         with torch.no_grad():  # reproducible init independent of the global torch seed
-            bound = 1 / math.sqrt(cfg.main_readout)
-            self.linear.weight.copy_((torch.rand(2, cfg.main_readout, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
+            bound = 1 / math.sqrt(cfg.head_in)
+            self.linear.weight.copy_((torch.rand(2, cfg.head_in, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
             self.linear.bias.zero_()
 
     # ---------------------------------------------------------------- modules
     def encoder_outputs(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 384) embeddings -> (B, E * Q_c) first-module outputs in [-1, 1]."""
         x = x.to(torch.float64)
-        if not self.cfg.use_encoder:
+        if self.cfg.front == "linear":
+            return torch.tanh(self.front_linear(x))
+        if self.cfg.front == "pca":
             return ((x - self.pca_mean) @ self.pca_components / self.pca_scale).clamp(-1, 1)
         psi = torch.nn.functional.pad(x, (0, 2**ENCODER_QUBITS - x.shape[1]))
         psi = psi / psi.norm(dim=1, keepdim=True)                                   # (B, 512)
@@ -179,9 +204,14 @@ class PQCHead(torch.nn.Module):
         """(B, Q_m) <Z> of the main module's readout qubits."""
         return self.main.expectation_z(weights=self.main_weights, data=angles, qubits=self.main_readout)
 
+    def head_features(self, z_front: torch.Tensor, z_main: torch.Tensor) -> torch.Tensor:
+        """Input of the final linear layer: [z_main] or [z_front, z_main] (``head_input``)."""
+        return torch.cat([z_front, z_main], -1) if self.cfg.head_input == "encoder_and_main" else z_main
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 384) -> (B, 2) logits."""
-        return self.linear(self.main_z(self.main_angles(x)))
+        z = self.encoder_outputs(x)
+        return self.linear(self.head_features(z, self.main_z(self.input_scale * z)))
 
     # ---------------------------------------------------------------- export for other simulators
     def main_param_rows(self, angles: np.ndarray) -> np.ndarray:
@@ -189,9 +219,12 @@ class PQCHead(torch.nn.Module):
         w = self.main_weights.detach().cpu().numpy()
         return np.concatenate([np.asarray(angles, np.float64), np.broadcast_to(w, (len(angles), len(w)))], 1)
 
-    def logits_from_z(self, z: np.ndarray) -> np.ndarray:
+    def logits_from_z(self, z: np.ndarray, z_front: np.ndarray | None = None) -> np.ndarray:
+        """Logits from the main module's <Z> (and the first module's outputs for encoder_and_main)."""
         with torch.no_grad():
-            return self.linear(torch.as_tensor(np.asarray(z, np.float64))).numpy()
+            zm = torch.as_tensor(np.asarray(z, np.float64))
+            zf = torch.as_tensor(np.asarray(z_front, np.float64)) if z_front is not None else zm[:, :0]
+            return self.linear(self.head_features(zf, zm)).numpy()
 
     def num_params(self) -> int:
         """Trained parameters, counted from the tensors."""
@@ -201,14 +234,27 @@ class PQCHead(torch.nn.Module):
         return {name: p.numel() for name, p in self.named_parameters()}
 
 
+def _ranges(conn_range: int, n: int) -> int:
+    return sum(1 for c in range(1, conn_range + 1) if c % n)
+
+
 def expected_params(cfg: HeadConfig) -> int:
-    """The count formula (docs/pqc_head.md): E * L_enc * 9 + [E * Q_c] + 2 * D * (C' * Q + Q) + (2 * Q_m + 2),
-    C' = ranges c in 1..C with c mod Q != 0; [E * Q_c] angle scales only when trainable_scale;
-    no_encoder drops the first term."""
-    ranges = sum(1 for c in range(1, cfg.main_range + 1) if c % cfg.qubits)
-    enc = cfg.encoders * cfg.encoder_layers * ENCODER_QUBITS if cfg.use_encoder else 0
+    """The count formula (docs/pqc_head.md), k = E * Q_c:
+    front [amplitude: E * L_enc * 9 (chain) or E * L_enc * (C_enc' * 9 + 9) (long_range);
+    linear: 384 k + k; pca: 0] + [k angle scales when trainable_scale]
+    + (B + 1) * D * (C' * Q + Q) with B = 1 (shared PQC1) or R (separate)
+    + 2 * (Q_m [+ k with head_input encoder_and_main]) + 2;
+    C' = ranges c in 1..C with c mod Q != 0 (C_enc' likewise mod 9)."""
+    if cfg.front == "amplitude":
+        per_layer = ENCODER_QUBITS if cfg.encoder_ansatz == "chain" else \
+            (_ranges(cfg.encoder_range, ENCODER_QUBITS) + 1) * ENCODER_QUBITS
+        front = cfg.encoders * cfg.encoder_layers * per_layer
+    else:
+        front = (EMBEDDING_DIM + 1) * cfg.n_inputs if cfg.front == "linear" else 0
     scales = cfg.n_inputs if cfg.trainable_scale else 0
-    return enc + scales + 2 * cfg.main_depth * (ranges * cfg.qubits + cfg.qubits) + 2 * cfg.main_readout + 2
+    blocks = (cfg.reuploads if cfg.reupload_blocks == "separate" else 1) + 1
+    main = blocks * cfg.main_depth * (_ranges(cfg.main_range, cfg.qubits) * cfg.qubits + cfg.qubits)
+    return front + scales + main + 2 * cfg.head_in + 2
 
 
 def save_head(model: PQCHead, folder: str | Path) -> None:
@@ -226,7 +272,7 @@ def load_head(folder: str | Path) -> PQCHead:
     cfg = HeadConfig(**json.loads((folder / "config.json").read_text()))
     state = torch.load(folder / "model.pt", weights_only=True)
     x_dummy = None
-    if not cfg.use_encoder:  # the PCA buffers come from the state dict; shape them with a stand-in
+    if cfg.front == "pca":  # the PCA buffers come from the state dict; shape them with a stand-in
         x_dummy = np.random.default_rng(0).normal(size=(cfg.n_inputs + 1, 384))
     model = PQCHead(cfg, x_train=x_dummy)
     model.load_state_dict(state)

@@ -1,155 +1,220 @@
-"""Summary of the PQC-head runs: table (mean +- std over seeds) next to the paper's claim,
-sweep/ablation JSON and plots."""
+"""Summary of the PQC-head runs (verdict inputs, no verdicts): every head's per-seed accuracies and
+summaries, paired differences of each quantum variant vs each classical head over data seeds with
+t intervals, chance, grid sizes, probes, shots/noise paired differences, the qubit sweep; plus the
+plain Markdown table and the plots."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..io import pyplot, save_png
-
-SELECTION_RULE = ("best validation accuracy over the training epochs (ties -> earliest epoch); "
-                  "hyperparameters fixed in params.yaml, the test split is used only for the reported numbers")
-
-
-def stats(values: list[float]) -> dict:
-    """mean, std (ddof=1; 0 for one value) and the values."""
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": [float(x) for x in v]}
+from ..stats import (
+    Interval,
+    Summary,
+    format_interval,
+    format_summary,
+    paired_differences,
+    summarize,
+    t_interval,
+)
 
 PAPER = {"quantum": 92.70, "classical": 89.56, "quantum_qubits": 14, "quantum_params": 886,
          "source": "Kim et al., arXiv 2504.08732 (best quantum head vs best classical head, an SVC)"}
-PROTOCOL_SHORT = ("SST-2 few-shot (prepare_sst2), frozen all-MiniLM-L6-v2 embeddings; encoder module exact "
-                  "(torch), main module on qsim: exact / finite shots / depolarising noise (subset)")
+PROTOCOL_SHORT = ("SST-2 few-shot (prepare_sst2), one sample and train/validation split per data seed, test = GLUE dev; "
+                  "frozen sentence-transformer embeddings; first module exact (torch), main module on qsim: exact / "
+                  "finite shots (every test row) / depolarising noise (seeded rows), each paired with exact on the same rows")
+CLASSICAL_LABELS = {
+    "majority": "majority class of the training split (chance)",
+    "logreg": "logistic regression on the 384-d embedding",
+    "mlp": "one-hidden-layer MLP on the 384-d embedding",
+    "svc": "SVC (rbf) on the 384-d embedding",
+    "logreg_pca": "size-matched: logistic regression on the same k PCA inputs as pca_front",
+    "mlp_pca": "size-matched: MLP on the k PCA inputs with about the quantum head's parameter count",
+}
+QUANTUM_LABELS = {
+    "faithful": "faithful head: amplitude-encoded encoder circuit -> main module -> linear (the paper's)",
+    "pca_front": "deviation: fixed PCA-k front end -> quantum main module -> linear",
+    "linear_front": "trained Linear(384 -> k) + tanh front end -> quantum main module -> linear (as third parties ran it)",
+}
 
 
-def quantum_row(runs: list[dict], name: str = "pqc") -> dict:
-    seeds = [r["seed"] for r in runs]
-    row = {"head": name, "kind": "quantum", "params": runs[0]["params"], "seeds": seeds,
-           "acc_exact": stats([r["eval"]["acc_exact"] for r in runs]),
-           "acc_torch": stats([r["eval"]["acc_torch"] for r in runs]),
-           "val_acc": stats([r["val_acc"] for r in runs]),
-           "acc_shots": {k: stats([r["eval"]["acc_shots"][k] for r in runs]) for k in runs[0]["eval"]["acc_shots"]},
-           "acc_noise": {k: stats([r["eval"]["acc_noise"][k] for r in runs]) for k in runs[0]["eval"]["acc_noise"]},
-           "noise_subset": {**runs[0]["eval"]["noise_subset"],
-                            "acc_exact": stats([r["eval"]["noise_subset"]["acc_exact"] for r in runs])},
-           "param_breakdown": runs[0]["param_breakdown"],
-           "max_abs_z_qsim_vs_torch": max(r["eval"]["agreement"]["max_abs_z_main"] for r in runs)}
-    return row
+def per_seed_block(values: dict[int, float]) -> dict:
+    """{per_seed, summary (Summary.to_dict), interval (t over seeds, Interval.to_dict)}."""
+    v = [values[s] for s in sorted(values)]
+    return {"per_seed": {str(s): values[s] for s in sorted(values)}, "summary": summarize(v).to_dict(),
+            "interval": t_interval(v).to_dict()}
 
 
-def classical_rows(heads: list[dict]) -> list[dict]:
-    out = []
-    for h in heads:
-        runs = h["runs"]
-        out.append({"head": h["head"], "kind": "classical", "params": int(round(stats([r["params"] for r in runs])["mean"])),
-                    "params_per_seed": [r["params"] for r in runs], "seeds": [r["seed"] for r in runs],
-                    "acc_exact": stats([r["test_acc"] for r in runs]), "val_acc": stats([r["val_acc"] for r in runs])})
+def quantum_heads(ev: dict, train: dict) -> dict:
+    out = {}
+    for v, e in ev["variants"].items():
+        recs = {r["seed"]: r for r in train["runs"] if r["variant"] == v}
+        runs = {r["seed"]: r for r in e["runs"]}
+        out[f"pqc_{v}"] = {
+            "kind": "quantum", "variant": v, "label": QUANTUM_LABELS[v],
+            "test_acc": per_seed_block({s: r["acc_exact"] for s, r in runs.items()}),
+            "test_acc_torch": per_seed_block({s: r["acc_torch"] for s, r in runs.items()}),
+            "val_acc": per_seed_block({s: r["val_acc"] for s, r in runs.items()}),
+            "params": per_seed_block({s: r["params"] for s, r in runs.items()}),
+            "grid_size": recs[min(recs)]["grid_size"],
+            "selected_points": {str(s): r["selected_point"] for s, r in sorted(recs.items())},
+            "max_abs_z_qsim_vs_torch": e["max_abs_z_qsim_vs_torch"]}
     return out
 
 
-def _ms(s: dict | None) -> str:
-    return "-" if s is None else f"{s['mean']:.2f} ± {s['std']:.2f}"
+def classical_heads(cl: dict) -> dict:
+    seeds = sorted(int(s) for s in cl["seeds"])
+    names = list(cl["seeds"][str(seeds[0])])
+    out = {}
+    for name in names:
+        recs = {s: cl["seeds"][str(s)][name] for s in seeds}
+        h = {"kind": "chance" if name == "majority" else "classical", "label": CLASSICAL_LABELS[name],
+             "test_acc": per_seed_block({s: r["test_acc"] for s, r in recs.items()}),
+             "params": per_seed_block({s: r["params"] for s, r in recs.items()}),
+             "grid_size": recs[seeds[0]]["grid_size"]}
+        if name != "majority":
+            h["val_acc"] = per_seed_block({s: r["val_acc"] for s, r in recs.items()})
+            h["selected_points"] = {str(s): r["selected_point"] for s, r in recs.items()}
+        out[name] = h
+    return out
+
+
+def paired_vs_classical(heads: dict) -> dict:
+    """quantum head -> classical head -> paired per-seed differences (quantum - classical) in points."""
+    out = {}
+    for q, qh in heads.items():
+        if qh["kind"] != "quantum":
+            continue
+        qa = {int(s): a for s, a in qh["test_acc"]["per_seed"].items()}
+        out[q] = {}
+        for c, ch in heads.items():
+            if ch["kind"] == "quantum":
+                continue
+            d = paired_differences(qa, {int(s): a for s, a in ch["test_acc"]["per_seed"].items()})
+            out[q][c] = per_seed_block(d)
+    return out
+
+
+def probes_block(train: dict, probes: dict) -> dict:
+    enc = {}
+    for when in ("init", "trained"):
+        recs = {r["seed"]: r["encoder_probe"][when] for r in train["runs"] if r["variant"] == "faithful"}
+        if recs:
+            enc[when] = {**per_seed_block({s: r["test_acc"] for s, r in recs.items()}),
+                         "features": recs[min(recs)]["features"],
+                         "z_std_across_sentences": summarize([r["z_std_across_sentences"] for r in recs.values()]).to_dict()}
+    body = {}
+    for s, rows in probes.get("seeds", {}).items():
+        for r in rows:
+            body.setdefault(str(r["max_body"]), {"features": r["features"], "acc": {}})["acc"][int(s)] = r["test_acc"]
+    pauli = {k: {"features": b["features"], **per_seed_block(b["acc"])} for k, b in body.items()}
+    return {"encoder_output": enc, "pauli_body": pauli,
+            "note": "logistic regression (C on validation) on standardised features; test accuracy in percent"}
+
+
+def sweep_json(points: list[dict]) -> dict:
+    qub = sorted((p for p in points if p["ablation"] is None), key=lambda p: p["qubits"])
+    abl = [p for p in points if p["ablation"] is not None]
+    keep = ("qubits", "params", "acc", "acc_interval", "minus_chance", "variant")
+    return {"qubits": [{k: p[k] for k in keep} | {"per_seed": {str(r["seed"]): r["test_acc"] for r in p["runs"]},
+                                                 "chance": {str(r["seed"]): r["chance"] for r in p["runs"]}} for p in qub],
+            "ablations": [{"name": p["name"]} | {k: p[k] for k in keep} for p in abl], "units": "percent"}
+
+
+def _s(d: dict | None) -> str:
+    return "-" if d is None else format_summary(Summary(**d))
+
+
+def _i(d: dict | None) -> str:
+    return "-" if d is None else format_interval(Interval.from_dict(d))
 
 
 def markdown(summary: dict) -> str:
-    heads = summary["heads"]
-    shots = sorted({k for h in heads for k in h.get("acc_shots", {})}, key=float)
-    noise = sorted({k for h in heads for k in h.get("acc_noise", {})}, key=float)
-    q = next((h for h in heads if h["kind"] == "quantum"), None)
-    n_sub = q["noise_subset"]["n"] if q else 0
-    head = ["head", "kind", "params", "acc exact"] + [f"{s} shots" for s in shots] + \
-        [f"noise p={p} (n={n_sub})" for p in noise]
+    heads, seeds = summary["heads"], summary["data_seeds"]
     lines = ["# PQC head vs classical heads (generated by stage pqc_summary)", "",
-             f"Protocol: {summary['protocol']}", "", f"Model selection: {summary['selection_rule']}", "",
-             f"Test accuracy in percent, mean ± std over seeds {heads[0]['seeds']} (std with ddof=1).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for h in heads:
-        cells = [h["head"], h["kind"], str(h["params"]), _ms(h["acc_exact"])]
-        cells += [_ms(h.get("acc_shots", {}).get(s)) for s in shots]
-        cells += [_ms(h.get("acc_noise", {}).get(p)) for p in noise]
-        lines.append("| " + " | ".join(cells) + " |")
+             f"Protocol: {summary['protocol']}", "",
+             f"Model selection: quantum: {summary['selection_rule']['quantum']}; classical: "
+             f"{summary['selection_rule']['classical']}", "",
+             f"Test accuracy in percent over data seeds {seeds} (mean ± std, n; 95 % t interval over seeds).", "",
+             "| head | kind | params | grid | test acc | 95 % interval |", "|---|---|---|---|---|---|"]
+    for name, h in heads.items():
+        lines.append(f"| {name} | {h['kind']} | {h['params']['summary']['mean']:.0f} | {h['grid_size']} | "
+                     f"{_s(h['test_acc']['summary'])} | {_i(h['test_acc']['interval'])} |")
+    lines += ["", "## Paired differences, quantum - classical (points, per data seed; 95 % t interval over seeds)", "",
+              "| quantum | vs | mean diff [interval] |", "|---|---|---|"]
+    for q, rows in summary["paired"].items():
+        for c, b in rows.items():
+            lines.append(f"| {q} | {c} | {_i(b['interval'])} |")
+    pr = summary["probes"]
+    lines += ["", "## Probes (logistic regression on what a module can read out; test accuracy)", ""]
+    for when, b in pr["encoder_output"].items():
+        lines.append(f"- faithful encoder's <Z> outputs ({b['features']} features), {when}: {_s(b['summary'])}; "
+                     f"their std across sentences {_s(b['z_std_across_sentences'])}")
+    for k, b in pr["pauli_body"].items():
+        lines.append(f"- Pauli expectations of the amplitude-encoded state up to {k}-body ({b['features']} features): "
+                     f"{_s(b['summary'])}")
+    lines += ["", "## Shots and noise vs exact on the same rows (points; 95 % intervals)", "",
+              "| variant | evaluation | acc | minus exact [t over seeds] | pooled rows [bootstrap] | SE | rows/seed |",
+              "|---|---|---|---|---|---|---|"]
+    for v, e in summary["shots_noise"].items():
+        for kind in ("shots", "noise"):
+            for k, b in e.get(kind, {}).items():
+                lines.append(f"| {v} | {kind} {k} | {_s(b['acc'])} | {_i(b['over_seeds'])} | {_i(b['pooled_rows'])} | "
+                             f"{b['pooled_se']:.2f} | {b['rows_per_seed']} |")
+    sw = summary["sweep"]
+    lines += ["", f"## Qubit sweep ({sw['protocol']})", "",
+              "| point | qubits | params | acc | minus chance [t over seeds] |", "|---|---|---|---|---|"]
+    for r in sw["qubits"]:
+        lines.append(f"| q{r['qubits']} | {r['qubits']} | {r['params']} | {_s(r['acc'])} | {_i(r['minus_chance'])} |")
+    for r in sw["ablations"]:
+        lines.append(f"| {r['name']} | {r['qubits']} | {r['params']} | {_s(r['acc'])} | {_i(r['minus_chance'])} |")
     p = summary["paper"]
     lines += ["", f"Paper's claim: quantum head {p['quantum']:.2f} % ({p['quantum_qubits']} qubits, "
-              f"{p['quantum_params']} parameters) vs best classical {p['classical']:.2f} % (an SVC); +3.14 points.", ""]
-    if q:
-        best_c = max((h for h in heads if h["kind"] == "classical"), key=lambda h: h["acc_exact"]["mean"], default=None)
-        if best_c:
-            d = q["acc_exact"]["mean"] - best_c["acc_exact"]["mean"]
-            spread = q["acc_exact"]["std"] + best_c["acc_exact"]["std"]
-            verdict = ("an advantage larger than the seed spread" if d > spread else
-                       "no advantage measured" if d <= 0 else "a difference within the seed spread (no claim)")
-            lines.append(f"Measured here: quantum {q['acc_exact']['mean']:.2f} % vs best classical "
-                         f"({best_c['head']}) {best_c['acc_exact']['mean']:.2f} %: {d:+.2f} points, {verdict}.")
-        lines.append(f"Noise columns use a fixed seeded subset of n = {n_sub} test rows "
-                     f"({q['noise_subset']['trajectories']} qsim trajectories); the exact accuracy on that subset is "
-                     f"{_ms(q['noise_subset']['acc_exact'])}. qsim vs torch max |<Z>| difference: "
-                     f"{q['max_abs_z_qsim_vs_torch']:.1e}.")
-    sw = summary.get("sweep")
-    if sw:
-        lines += ["", "## Sweep (exact torch evaluation, test split)", "", sw.get("protocol", ""), "",
-                  "| point | qubits | params | acc |", "|---|---|---|---|"]
-        for r in sw["qubits"]:
-            lines.append(f"| q{r['qubits']} | {r['qubits']} | {r['params']} | {_ms(r['acc'])} |")
-        if sw.get("full"):
-            lines.append(f"| full (train_pqc) | {sw['full']['qubits']} | {sw['full']['params']} | {_ms(sw['full']['acc'])} |")
-        for r in sw["ablations"]:
-            lines.append(f"| {r['name']} | {r['qubits']} | {r['params']} | {_ms(r['acc'])} |")
+              f"{p['quantum_params']} parameters) vs best classical {p['classical']:.2f} % (an SVC)."]
     e = summary.get("energy")
     if e:
-        lines += ["", f"## Energy estimate: cross-over at N = {e['crossover_qubits']} qubits (CPU model), "
+        lines += ["", f"Energy estimate: cross-over at N = {e['crossover_qubits']} qubits (CPU model), "
                   f"{e.get('crossover_qubits_gpu')} (GPU scenario); paper: {e['paper_crossover']}. Assumptions in energy.json."]
     return "\n".join(lines) + "\n"
 
 
-def sweep_json(points: list[dict], full: dict | None) -> dict:
-    qub = sorted((p for p in points if p["ablation"] is None), key=lambda p: p["qubits"])
-    abl = [p for p in points if p["ablation"] is not None]
-    return {"qubits": [{"qubits": p["qubits"], "acc": p["acc"], "params": p["params"]} for p in qub],
-            "ablations": [{"name": p["name"], "qubits": p["qubits"], "acc": p["acc"], "params": p["params"]} for p in abl],
-            "full": full, "units": "percent"}
-
-
-def plot_acc_vs_qubits(sweep: dict, classical: list[dict], path: Path) -> None:
+def plot_acc_vs_qubits(sweep: dict, heads: dict, path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [r["qubits"] for r in sweep["qubits"]]
-    ax.errorbar(xs, [r["acc"]["mean"] for r in sweep["qubits"]], yerr=[r["acc"]["std"] for r in sweep["qubits"]],
-                marker="o", capsize=3, label="PQC head (sweep budget: sweep_seeds, sweep_epochs)")
-    if sweep.get("full"):
-        f = sweep["full"]
-        ax.errorbar([f["qubits"]], [f["acc"]["mean"]], yerr=[f["acc"]["std"]], marker="s", color="C3", capsize=3,
-                    label="PQC head (train_pqc budget: pqc.seeds, pqc.epochs)")
-    for i, h in enumerate(classical):
-        ax.axhline(h["acc_exact"]["mean"], ls="--", lw=1, color=f"C{i + 4}", label=h["head"])
-    ax.axhline(PAPER["quantum"], ls=":", color="k", lw=1, label="paper quantum 92.70")
+    q = sweep["qubits"]
+    ax.errorbar([r["qubits"] for r in q], [r["acc"]["mean"] for r in q],
+                yerr=[[r["acc"]["mean"] - r["acc_interval"]["low"] for r in q],
+                      [r["acc_interval"]["high"] - r["acc"]["mean"] for r in q]],
+                marker="o", capsize=3, label=f"PQC head ({q[0]['variant']}, sweep budget; 95 % t interval)")
+    chance = [sum(r["chance"].values()) / len(r["chance"]) for r in q]
+    ax.plot([r["qubits"] for r in q], chance, "k:", label="chance (majority class, same seeds)")
+    for i, name in enumerate(n for n, h in heads.items() if h["kind"] == "classical"):
+        ax.axhline(heads[name]["test_acc"]["summary"]["mean"], ls="--", lw=1, color=f"C{i + 2}", label=name)
     ax.set_xlabel("main-module qubits Q")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     fig.tight_layout()
     save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
-def plot_acc_vs_noise(q: dict, path: Path) -> None:
+def plot_acc_vs_noise(shots_noise: dict, path: Path) -> None:
     plt = pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.5))
-    shots = sorted(q["acc_shots"], key=float)
-    a1.errorbar([float(s) for s in shots], [q["acc_shots"][s]["mean"] for s in shots],
-                yerr=[q["acc_shots"][s]["std"] for s in shots], marker="o", capsize=3)
-    a1.axhline(q["acc_exact"]["mean"], ls="--", color="k", lw=1, label="exact")
-    a1.set_xscale("log")
-    a1.set_xlabel("shots")
-    a1.set_ylabel("test accuracy (%)")
-    a1.legend(fontsize=7)
-    noise = sorted(q["acc_noise"], key=float)
-    a2.errorbar([float(p) for p in noise], [q["acc_noise"][p]["mean"] for p in noise],
-                yerr=[q["acc_noise"][p]["std"] for p in noise], marker="o", capsize=3)
-    a2.axhline(q["noise_subset"]["acc_exact"]["mean"], ls="--", color="k", lw=1, label="exact (same subset)")
-    a2.set_xscale("log")
-    a2.set_xlabel(f"depolarising p (n = {q['noise_subset']['n']} test rows)")
-    a2.legend(fontsize=7)
+    for v, e in shots_noise.items():
+        for ax, kind in ((a1, "shots"), (a2, "noise")):
+            keys = sorted(e.get(kind, {}), key=float)
+            if keys:
+                ys = [e[kind][k]["pooled_rows"] for k in keys]
+                ax.errorbar([float(k) for k in keys], [y["estimate"] for y in ys],
+                            yerr=[[y["estimate"] - y["low"] for y in ys], [y["high"] - y["estimate"] for y in ys]],
+                            marker="o", capsize=3, label=v)
+    for ax, lab in ((a1, "shots"), (a2, "depolarising p")):
+        ax.axhline(0, ls="--", color="k", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(lab)
+        ax.legend(fontsize=7)
+    a1.set_ylabel("accuracy minus exact, same rows (points)")
     fig.tight_layout()
     save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 

@@ -1,8 +1,9 @@
 """End-to-end training of a PQC head with model selection on the validation split.
 
-Selection rule: Adam on the cross-entropy for ``epochs`` epochs of shuffled mini-batches; after
-each epoch the validation accuracy is measured; the weights of the epoch with the highest
-validation accuracy are kept (ties -> the earliest epoch). The test split is never looked at.
+Selection rule: Adam on the cross-entropy for up to ``epochs`` epochs of shuffled mini-batches;
+after each epoch the validation accuracy is measured; the weights of the epoch with the highest
+validation accuracy are kept (ties -> the earliest epoch); training stops early after
+``patience`` epochs without a better validation accuracy. The test split is never looked at.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from tqdm import tqdm
 
 from .data import Split
 from .model import PQCHead
-from .report import SELECTION_RULE  # noqa: F401  (re-exported: the rule this module implements)
 
 log = logging.getLogger(__name__)
 
-
+SELECTION_RULE = ("per data seed, every grid point is trained with the epoch of best validation accuracy kept "
+                  "(ties -> earliest; early stop after `patience` epochs without improvement); the grid point with "
+                  "the best validation accuracy is selected (ties -> first in grid order); the test split is used "
+                  "only for the reported numbers")
 
 def accuracy(model: PQCHead, split: Split, batch: int = 1024) -> float:
     """Exact (torch statevector) accuracy in [0, 1]."""
@@ -31,7 +34,7 @@ def accuracy(model: PQCHead, split: Split, batch: int = 1024) -> float:
 
 
 def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_size: int, lr: float,
-               seed: int, desc: str = "train pqc") -> tuple[PQCHead, list[dict], dict]:
+               seed: int, patience: int | None = None, desc: str = "train pqc") -> tuple[PQCHead, list[dict], dict]:
     """Train in place; returns (model with the selected weights, curve, selection info)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -58,6 +61,9 @@ def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_s
         if val_acc > best["val_acc"]:
             best = {"epoch": epoch, "val_acc": val_acc}
             best_state = copy.deepcopy(model.state_dict())
+        elif patience is not None and epoch - best["epoch"] >= patience:
+            break
+    best["epochs_run"] = curve[-1]["epoch"]
     model.load_state_dict(best_state)
     log.info("%s: selected epoch %d (validation accuracy %.4f)", desc, best["epoch"], best["val_acc"])
     return model, curve, best

@@ -4,14 +4,15 @@ Qubits are ``cirq.LineQubit(0..n-1)``; qubit 0 is the most significant bit of a 
 (Cirq's big-endian convention), so ``probabilities[i]`` is ``|<i|psi>|**2`` with the same
 ordering in every backend.
 
-* :func:`qpa_ansatz` -- QPA's QNN (specs/qpa.md step 3): L times an RY column then a CNOT
+* :func:`qpa_ansatz` -- QPA's QNN (docs/qpa.md): L times an RY column then a CNOT
   chain (``ring`` adds CNOT(N-1, 0)). Symbols ``theta_{l}_{q}``.
-* :func:`pqc_encoder` -- the PQC head's first module (specs/pqc_head.md, item 2): 9 qubits,
+* :func:`pqc_encoder` -- the PQC head's first module (docs/pqc_head.md): 9 qubits,
   amplitude-encoded input (the caller passes the normalised 512-d state), sPQC = ``layers``
-  times an RY column then a CNOT chain, Z readout on the first ``Q_c`` qubits.
-  Symbols ``enc_{l}_{q}``.
+  times an RY column then a CNOT chain (``chain``) or times the long-range block (``long_range``),
+  Z readout on the first ``Q_c`` qubits.
 * :func:`pqc_main` -- the second module: R re-uploading blocks, each an RY(x_j) angle encoding
-  followed by PQC1(theta_q) with the same theta_q in every block, then PQC2(phi), Z readout on
+  followed by PQC1(theta_q) with the same theta_q in every block (or separate angles per block),
+  then PQC2(phi), Z readout on
   the first ``Q_m`` qubits. Input j goes to qubit ``j mod Q`` (several inputs on one qubit are
   consecutive RY rotations, i.e. their angles add). Symbols ``x_{j}``, ``pqc1_{d}_{k}``,
   ``pqc2_{d}_{k}``.
@@ -91,17 +92,31 @@ def qpa_ansatz(n_qubits: int, layers: int = 8, connectivity: str = "chain") -> C
     return CircuitSpec("qpa", circuit, qs, tuple(syms), readout=qs)
 
 
-def pqc_encoder(layers: int = 2, readout_qubits: int = 8) -> CircuitSpec:
-    """First module: amplitude-encoded 9-qubit input, sPQC (RY column + CNOT chain) x layers, Z readout."""
-    _check_positive(layers=layers, readout_qubits=readout_qubits)
+ENCODER_ANSATZE = ("chain", "long_range")
+
+
+def pqc_encoder(layers: int = 2, readout_qubits: int = 8, ansatz: str = "chain", conn_range: int = 2) -> CircuitSpec:
+    """First module: amplitude-encoded 9-qubit input, sPQC x layers, Z readout on the first Q_c qubits.
+
+    ``chain`` (this project's first choice): a layer is an RY column then a CNOT chain; symbols
+    ``enc_{l}_{q}``. ``long_range`` (the paper's Fig. 2 block, as third-party gate-based
+    reproductions use it): a layer is :func:`long_range_layer` with ranges c = 1..``conn_range``;
+    symbols ``enc_{l}_{k}`` and ``enc_{l}_c_{q}``."""
+    _check_positive(layers=layers, readout_qubits=readout_qubits, conn_range=conn_range)
     if readout_qubits > ENCODER_QUBITS:
         raise ValueError(f"readout_qubits = {readout_qubits} is invalid: at most {ENCODER_QUBITS}")
+    if ansatz not in ENCODER_ANSATZE:
+        raise ValueError(f"encoder ansatz {ansatz!r} is invalid: {' or '.join(ENCODER_ANSATZE)}")
     qs = tuple(cirq.LineQubit.range(ENCODER_QUBITS))
     circuit, syms = cirq.Circuit(), []
     for layer in range(layers):
-        ops, s = ry_column(qs, f"enc_{layer}")
-        circuit.append(ops, strategy=cirq.InsertStrategy.NEW_THEN_INLINE)
-        circuit.append(cnot_chain(qs))
+        if ansatz == "chain":
+            ops, s = ry_column(qs, f"enc_{layer}")
+            circuit.append(ops, strategy=cirq.InsertStrategy.NEW_THEN_INLINE)
+            circuit.append(cnot_chain(qs))
+        else:
+            ops, s = long_range_layer(qs, f"enc_{layer}", conn_range)
+            circuit.append(ops)
         syms += s
     return CircuitSpec("pqc_encoder", circuit, qs, tuple(syms), readout=qs[:readout_qubits],
                        amplitude_input=True)
@@ -123,24 +138,30 @@ def long_range_layer(qubits, prefix: str, conn_range: int) -> tuple[list[cirq.Op
 
 
 def pqc_main(n_qubits: int, n_inputs: int, reuploads: int = 2, depth: int = 1, conn_range: int = 2,
-             readout_qubits: int = 1) -> CircuitSpec:
-    """Second module: R x (RY(x_j) on qubit j mod Q, PQC1(theta_q)), PQC2(phi), Z on the first Q_m qubits."""
+             readout_qubits: int = 1, separate_blocks: bool = False) -> CircuitSpec:
+    """Second module: R x (RY(x_j) on qubit j mod Q, PQC1), PQC2(phi), Z on the first Q_m qubits.
+
+    PQC1 has the same angles theta_q in every block (the spec), or, with ``separate_blocks``,
+    its own angles per block (symbols ``pqc1_r{r}_{d}_{k}``; as the third-party reproduction ran it)."""
     _check_positive(n_qubits=n_qubits, n_inputs=n_inputs, reuploads=reuploads, depth=depth,
                     conn_range=conn_range, readout_qubits=readout_qubits)
     if readout_qubits > n_qubits:
         raise ValueError(f"readout_qubits = {readout_qubits} is invalid: at most qubits = {n_qubits}")
     qs = tuple(cirq.LineQubit.range(n_qubits))
     xs = tuple(sympy.Symbol(f"x_{j}") for j in range(n_inputs))
-    pqc1 = [long_range_layer(qs, f"pqc1_{d}", conn_range) for d in range(depth)]
+    n_pqc1 = reuploads if separate_blocks else 1
+    pqc1 = [[long_range_layer(qs, f"pqc1_r{r}_{d}" if separate_blocks else f"pqc1_{d}", conn_range)
+             for d in range(depth)] for r in range(n_pqc1)]
     pqc2 = [long_range_layer(qs, f"pqc2_{d}", conn_range) for d in range(depth)]
     circuit = cirq.Circuit()
-    for _ in range(reuploads):
+    for r in range(reuploads):
         circuit.append(cirq.ry(x).on(qs[j % n_qubits]) for j, x in enumerate(xs))
-        for ops, _s in pqc1:
+        for ops, _s in pqc1[r if separate_blocks else 0]:
             circuit.append(ops)
     for ops, _s in pqc2:
         circuit.append(ops)
-    weights = tuple(s for _o, syms in pqc1 + pqc2 for s in syms)
+    weights = tuple(s for block in pqc1 for _o, syms in block for s in syms) + \
+        tuple(s for _o, syms in pqc2 for s in syms)
     return CircuitSpec("pqc_main", circuit, qs, weights, data_symbols=xs, readout=qs[:readout_qubits])
 
 
@@ -152,7 +173,7 @@ def pipeline_circuits(qubits: int, p) -> dict[str, CircuitSpec]:
     """
     return {
         "qpa": qpa_ansatz(qubits, p.qpa_layers, p.qpa_connectivity),
-        "pqc_encoder": pqc_encoder(p.encoder_layers, p.encoder_readout),
+        "pqc_encoder": pqc_encoder(p.encoder_layers, p.encoder_readout, p.encoder_ansatz, p.encoder_range),
         "pqc_main": pqc_main(qubits, p.encoders * p.encoder_readout, p.reuploads, p.main_depth,
-                             p.main_range, p.main_readout),
+                             p.main_range, p.main_readout, p.reupload_blocks == "separate"),
     }
