@@ -30,6 +30,7 @@ def main(args: argparse.Namespace) -> None:
         raise InputError(f"trained heads missing: {', '.join(missing)} (run the train_pqc stage)")
     test = load_split(args.data, "test")
     base_seed = shared.seed if sim.seed is None else sim.seed
+    qsim = {"cpu_threads": sim.cpu_threads, "use_gpu": sim.use_gpu, "gpu_mode": sim.gpu_mode}
     out, timing = {}, {}
     for v in p.variants:
         rows, runs = {}, []
@@ -38,7 +39,7 @@ def main(args: argparse.Namespace) -> None:
             info = json.loads((folders[v, s] / "train.json").read_text())
             ev = evaluate_head(load_head(folders[v, s]), test, shots=p.shots, noise=p.noise if v in p.noise_variants else [],
                                noise_rows=p.noise_rows, trajectories=p.trajectories, seed=base_seed + s,
-                               cpu_threads=sim.cpu_threads, subset_seed=1234 + s)
+                               qsim=qsim, subset_seed=1234 + s)
             timing[f"{v}-{s}"] = time.perf_counter() - t0
             rows[s] = ev
             runs.append({"seed": s, "params": info["params"], "val_acc": info["val_acc"],
@@ -56,7 +57,8 @@ def main(args: argparse.Namespace) -> None:
                                        "trajectories": p.trajectories, "subset_seed": "1234 + data seed"}
         out[v] = entry
     params = {"pqc": p.model_dump(include={"variants", "shots", "noise", "noise_variants", "noise_rows", "trajectories"}),
-              "data.sst2.seeds": d.seeds, "simulator.seed": base_seed, "simulator.cpu_threads": sim.cpu_threads}
+              "data.sst2.seeds": d.seeds, "simulator.seed": base_seed,
+              **{f"simulator.{k}": v for k, v in qsim.items()}}
     manifest = build_manifest("evaluate_pqc", params, [args.models, args.data / "test.parquet"])
     write_json(args.out, {"units": "percent", "n_test": len(test), "variants": out, "lineage": lineage_block(manifest)})
     write_json(args.out.with_suffix(".timing.json"), {"seconds": timing, "seconds_total": sum(timing.values())})

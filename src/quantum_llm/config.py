@@ -436,7 +436,10 @@ class PQCEnergyParams(_Section):
     fit_from: int = Field(18, ge=2, le=26, description="fit t = a*gates*2**N on widths >= fit_from, 2..26")
     sim_watts: float = Field(65.0, gt=0, description="CPU power attributed to the simulation (W), > 0")
     gpu_watts: float = Field(700.0, gt=0, description="GPU board power for the GPU scenario (W), > 0")
-    gpu_speedup: float = Field(50.0, gt=0, description="assumed GPU speed-up over the timed CPU run, > 0")
+    gpu_speedup: float = Field(50.0, gt=0, description="assumed GPU speed-up over the timed CPU run, > 0 "
+                                                       "(used only without a gpu_benchmark measurement)")
+    gpu_benchmark: str | None = Field(None, description="a benchmarks/gpu_sim.py JSON measured on a GPU: its "
+                                                        "times replace the assumed speed-up; null = assumed")
     qpu_watts: float = Field(25000.0, gt=0, description="QPU wall power incl. dilution refrigerator (W), > 0")
     shots: int = Field(1000, ge=1, description="QPU shots per inference, >= 1")
     t_layer_s: float = Field(100e-9, gt=0, description="QPU time per circuit moment (s), > 0")

@@ -293,3 +293,25 @@ def test_bad_params_one_line(section, data, message):
     with pytest.raises(ParamsError) as e:
         validate(section, data, prefix)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_energy_gpu_scenario_uses_measured_times_when_given():
+    """With a GPU measurement the GPU curve is board watts x measured seconds (a(N) x gates x 2**N),
+    not the assumed speed-up, and the label says measured; without one the label says assumed."""
+    from quantum_llm.quantum.gpu_times import GpuTimes
+
+    model = energy.EnergyModel()
+    assumed = energy.energy_report(CircuitsParams(), [4, 6], repeats=1, cpu_threads=1, fit_from=4, model=model)
+    assert assumed["assumptions"]["gpu_times"].startswith("assumed")
+    gpu = GpuTimes(device="Test GPU", date="2026-11-30T00:00:00", per_gate_amplitude={12: 1e-12, 20: 1e-12},
+                   simulator={12: "qsim_gpu", 20: "qsim_gpu"}, board_watts=500.0, source="x.json")
+    measured = energy.energy_report(CircuitsParams(), [4, 6], repeats=1, cpu_threads=1, fit_from=4, model=model,
+                                    gpu=gpu, gpu_label=gpu.label)
+    assert measured["assumptions"]["gpu_times"].startswith("measured") and measured["assumptions"]["gpu_watts_used"] == 500
+    row = next(r for r in measured["curve"] if r["qubits"] == 20)
+    assert row["sim_gpu_joules"] == pytest.approx(500.0 * 1e-12 * energy.gate_count(20, CircuitsParams()) * 2.0**20,
+                                                  rel=1e-12)
+    n = measured["crossover_qubits_gpu"]
+    assert n is not None and row["qpu_joules"] > 0
+    q = energy.qpu_seconds(n, CircuitsParams(), model) * model.qpu_watts
+    assert 500.0 * gpu.seconds(n, energy.gate_count(n, CircuitsParams())) >= q   # first width where the GPU costs more

