@@ -85,10 +85,10 @@ def head_verdicts(d: PqcData) -> list[Verdict]:
     q, c, ref = d.heads[d.quantum], d.heads[d.classical], [d.ref]
     paired = d.summary["paired"][d.quantum][d.classical]
     return [
-        verdict(claim("pqc_quantum_acc"), SAME, f"{d.quantum} ({params_text(q)} params; validation {stat(q['val_acc'])}): "
+        verdict(claim("pqc_quantum_acc"), SAME, f"{d.quantum} ({params_text(q)} params; validation {stat(q['val_acc'], ' %')}): "
                 f"test {stat(q['test_acc'], ' %')}", q["test_acc"]["per_seed"], ref),
         verdict(claim("pqc_classical_acc"), SAME, f"{d.classical} ({params_text(c)} params; validation "
-                f"{stat(c['val_acc'])}): test {stat(c['test_acc'], ' %')}", c["test_acc"]["per_seed"], ref),
+                f"{stat(c['val_acc'], ' %')}): test {stat(c['test_acc'], ' %')}", c["test_acc"]["per_seed"], ref),
         judged(claim("pqc_advantage"), SAME, f"{d.quantum} {stat(q['test_acc'], ' %')} minus {d.classical} "
                f"{stat(c['test_acc'], ' %')}; per-seed differences {stat(paired, ' points')}", interval(paired), ref)]
 
