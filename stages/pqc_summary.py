@@ -1,7 +1,8 @@
 """Stage pqc_summary: verdict inputs for the PQC head -- every quantum variant and classical head
 over the data seeds, paired differences with t intervals, chance, grid sizes, probes, shots/noise
 paired with exact, the qubit sweep, the energy cross-over (summary.json, summary.md, sweep.json)
-and the plots. No verdicts: the report stage applies its rules to these numbers."""
+and the plots (drawn by the report's plot helpers: chance line, legends outside). No verdicts: the
+report stage applies its rules to these numbers."""
 
 import argparse
 import json
@@ -13,6 +14,7 @@ from quantum_llm.lineage import git_state, params_hash
 from quantum_llm.pqc import report
 from quantum_llm.pqc.data import data_hash
 from quantum_llm.pqc.train import SELECTION_RULE
+from quantum_llm.report import plots
 from quantum_llm.stage import InputError, run_stage
 
 
@@ -35,6 +37,7 @@ def main(args: argparse.Namespace) -> None:
     sweep["protocol"] = (f"{p.sweep_variant} head, data seeds {p.sweep_seeds}, {p.sweep_epochs} epochs, lr {p.sweep_lr}; "
                          "exact torch test accuracy; chance = each seed's majority class")
     c = p.classical
+    git = git_state(stage="pqc_summary")
     summary = {
         "units": "percent",
         "protocol": report.PROTOCOL_SHORT,
@@ -57,15 +60,15 @@ def main(args: argparse.Namespace) -> None:
         "lineage": {"params_hash": params_hash({"qubits": shared.qubits, "circuits": circuits.model_dump(),
                                                 "pqc": p.model_dump(), "data.sst2": d.model_dump()}),
                     "circuit_hashes": {k: hashes[k] for k in ("pqc_encoder", "pqc_main")},
-                    "data_hash": data_hash(args.data), "commit": git_state()["commit"], "dirty": git_state()["dirty"]},
+                    "data_hash": data_hash(args.data), "commit": git["commit"], "dirty": git["dirty"]},
     }
     out = args.out
     write_json(out / "summary.json", summary)
     write_json(out / "sweep.json", sweep)
     with atomic_file(out / "summary.md") as fh:
         fh.write(report.markdown(summary))
-    report.plot_acc_vs_qubits(sweep, heads, out / "acc_vs_qubits.png")
-    report.plot_acc_vs_noise(summary["shots_noise"], out / "acc_vs_noise.png")
+    plots.pqc_qubits(plots.pqc_qubits_data(summary), out / "acc_vs_qubits.png")
+    plots.pqc_noise(plots.pqc_noise_data(summary), out / "acc_vs_noise.png")
 
 
 if __name__ == "__main__":

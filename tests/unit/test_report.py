@@ -117,7 +117,7 @@ def test_report_has_three_methods_every_verdict_with_interval_rule_and_lineage(t
             assert f"img/{f.name}" in html and f"img/{f.name}" in md
     assert md.count("| Claim | Paper | Protocol |") == 3
     assert "± 0.00 (n = 1)" not in md and "(n = 1)" in md  # one seed is shown as n = 1, never as ± 0
-    assert "chance (two balanced classes)" in md           # the PQC accuracy tables carry chance
+    assert "chance (majority class)" in md                 # the PQC accuracy tables carry chance
     control = next(v for v in sections[0].verdicts if v.key == "qpa_control")
     assert control.verdict == NOT_CLAIMED
 
@@ -214,3 +214,84 @@ def test_readme_refresh_and_check(metrics, tmp_path, capsys):
     assert "<!-- m:qisa_ce.corrected.verdict -->does not hold<!-- /m -->" in (docs / "a.md").read_text()
     readme.write_text("# no block\n")
     assert cli(args) == 2 and "no results block" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- PQC section on a synthetic summary.json
+def _rec(values: list[float]) -> dict:
+    from quantum_llm.stats import summarize, t_interval
+    return {"per_seed": {str(i): v for i, v in enumerate(values)}, "summary": summarize(values).to_dict(),
+            "interval": t_interval(values).to_dict()}
+
+
+def _head(kind: str, test: list[float], val: list[float] | None = None, params: int = 10) -> dict:
+    h = {"kind": kind, "label": f"a {kind} head", "grid_size": 2, "params": _rec([params] * len(test)),
+         "test_acc": _rec(test)}
+    return h | ({"val_acc": _rec(val)} if val else {})
+
+
+def _pqc_metrics(root: Path, front_minus_logreg: list[float], pooled: tuple[float, float]) -> Path:
+    """A minimal metrics/pqc: two quantum heads (the one with the lower TEST accuracy has the higher
+    VALIDATION accuracy), the full and size-matched classical heads, shots/noise, a 2-point sweep."""
+    base = [70.0, 72.0, 71.0, 73.0, 74.0]
+    heads = {"majority": _head("chance", [50.0, 51.0, 49.0, 50.0, 50.0], params=0),
+             "logreg": _head("classical", base, [80.0] * 4 + [81.0]), "mlp": _head("classical", base, [70.0] * 5),
+             "svc": _head("classical", base, [70.0] * 5), "logreg_pca": _head("classical", base, [70.0] * 5),
+             "pqc_faithful": _head("quantum", [90.0] * 4 + [91.0], [60.0] * 5),
+             "pqc_pca_front": _head("quantum", [b + d for b, d in zip(base, front_minus_logreg, strict=True)],
+                                    [85.0] * 4 + [86.0])}
+    paired = {q: {c: _rec([a - b for a, b in zip(heads[q]["test_acc"]["per_seed"].values(),
+                                                 heads[c]["test_acc"]["per_seed"].values(), strict=True)])
+                  for c in heads if heads[c]["kind"] != "quantum"} for q in ("pqc_faithful", "pqc_pca_front")}
+    lo, hi = pooled
+    row = {"per_seed": {"0": -4.0, "1": 3.0, "2": 0.0}, "acc": {"mean": 70.0, "std": 1.0, "n": 3},
+           "reference_acc": {"mean": 70.5, "std": 1.0, "n": 3}, "over_seeds": iv(-5.0, 3.0).to_dict(),
+           "pooled_rows": Interval(lo, hi, (lo + hi) / 2, 0.95, "test items", "bootstrap percentile", 900).to_dict(),
+           "pooled_se": 0.5, "rows_per_seed": 300, "n_rows": 900}
+    point = lambda q, accs: {"qubits": q, "params": 10 * q, "variant": "pca_front", "acc": _rec(accs)["summary"],  # noqa: E731
+                             "per_seed": _rec(accs)["per_seed"], "acc_interval": _rec(accs)["interval"],
+                             "minus_chance": _rec([a - 50 for a in accs])["interval"]}
+    probe = _rec([55.0, 56.0, 57.0]) | {"features": 8}
+    summary = {"protocol": "synthetic", "data_seeds": [0, 1, 2, 3, 4], "heads": heads, "paired": paired,
+               "chance": heads["majority"]["test_acc"], "k_inputs": 8, "paper": {"quantum": 92.7, "classical": 89.56},
+               "grids": {"quantum": {"lr": [0.1]}, "classical": {"logreg_c": [1.0]}, "sizes": {"logreg": 1}},
+               "probes": {"encoder_output": {"init": probe}, "pauli_body": {"1": probe}, "note": "probe"},
+               "shots_noise": {"pca_front": {"shots": {"100": row, "1000": row}, "noise": {"0.01": row}}},
+               "sweep": {"qubits": [point(2, [70.0, 71.0, 72.0]), point(8, [80.0, 81.0, 82.5])], "ablations": []},
+               "lineage": {"commit": "0" * 40, "dirty": False}}
+    d = root / "pqc"
+    (d / "sweep").mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps(summary))
+    (d / "sweep" / "manifest.json").write_text("{}")
+    (d / "energy.json").write_text(json.dumps({"lineage": {}, "crossover_qubits": 30}))
+    return root
+
+
+@pytest.mark.parametrize(("diffs", "answer"), [
+    ([0.5, -0.5, 1.0, 0.0, -1.0], HOLDS),             # within ±3 points
+    ([-8.0, -7.0, -9.0, -8.5, -7.5], DOES_NOT_HOLD),  # wholly below -3
+    ([-4.0, 1.0, -6.0, 2.0, -3.0], INCONCLUSIVE),     # straddles -3
+])
+def test_pqc_verdicts_from_a_synthetic_summary(tmp_path, diffs, answer):
+    from quantum_llm.report.sections import pqc
+    s = pqc.build(_pqc_metrics(tmp_path, diffs, (-1.0, 1.0)))
+    by = {(v.key, v.protocol): v for v in s.verdicts}
+    assert all(v.verdict in VERDICTS for v in s.verdicts)
+    front = by[("pqc_front_vs_logreg", pqc.SAME)]
+    assert front.verdict == NOT_CLAIMED and f"by the rule: {answer}" in front.interval_text
+    # heads are chosen on validation: pca_front (val 85) over faithful (test 90), logreg (val 80) over the others
+    adv = by[("pqc_advantage", pqc.SAME)]
+    assert adv.measured.startswith("pqc_pca_front") and " minus logreg " in adv.measured
+    # shots and noise are judged on the pooled interval over rows (the t interval over seeds straddles ±2)
+    assert by[("pqc_shots", "pqc_pca_front head")].verdict == HOLDS
+    assert "100 shots" in by[("pqc_shots", "pqc_pca_front head")].measured
+    assert by[("pqc_noise", "pqc_pca_front head")].interval.over == "test items"
+    assert by[("pqc_qubits", pqc.SAME)].verdict == HOLDS  # +10 points at 8 vs 2 qubits, 3 seeds
+
+
+def test_pqc_robustness_verdict_follows_the_pooled_interval(tmp_path):
+    from quantum_llm.report.sections import pqc
+    s = pqc.build(_pqc_metrics(tmp_path, [0.0] * 5, (-2.5, -1.0)))
+    shots = next(v for v in s.verdicts if v.key == "pqc_shots")
+    assert shots.verdict == INCONCLUSIVE and "[-2.50, -1.00]" in shots.interval_text
+    assert any(t.caption.startswith("Why the faithful head stalls") for t in s.tables)
+    assert any("chance (majority class)" in row[0] for t in s.tables for row in t.rows)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..io import pyplot, save_png
 from ..stats import (
     Interval,
     Summary,
@@ -177,46 +176,6 @@ def markdown(summary: dict) -> str:
         lines += ["", f"Energy estimate: cross-over at N = {e['crossover_qubits']} qubits (CPU model), "
                   f"{e.get('crossover_qubits_gpu')} (GPU scenario); paper: {e['paper_crossover']}. Assumptions in energy.json."]
     return "\n".join(lines) + "\n"
-
-
-def plot_acc_vs_qubits(sweep: dict, heads: dict, path: Path) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    q = sweep["qubits"]
-    ax.errorbar([r["qubits"] for r in q], [r["acc"]["mean"] for r in q],
-                yerr=[[r["acc"]["mean"] - r["acc_interval"]["low"] for r in q],
-                      [r["acc_interval"]["high"] - r["acc"]["mean"] for r in q]],
-                marker="o", capsize=3, label=f"PQC head ({q[0]['variant']}, sweep budget; 95 % t interval)")
-    chance = [sum(r["chance"].values()) / len(r["chance"]) for r in q]
-    ax.plot([r["qubits"] for r in q], chance, "k:", label="chance (majority class, same seeds)")
-    for i, name in enumerate(n for n, h in heads.items() if h["kind"] == "classical"):
-        ax.axhline(heads[name]["test_acc"]["summary"]["mean"], ls="--", lw=1, color=f"C{i + 2}", label=name)
-    ax.set_xlabel("main-module qubits Q")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
-
-
-def plot_acc_vs_noise(shots_noise: dict, path: Path) -> None:
-    plt = pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.5))
-    for v, e in shots_noise.items():
-        for ax, kind in ((a1, "shots"), (a2, "noise")):
-            keys = sorted(e.get(kind, {}), key=float)
-            if keys:
-                ys = [e[kind][k]["pooled_rows"] for k in keys]
-                ax.errorbar([float(k) for k in keys], [y["estimate"] for y in ys],
-                            yerr=[[y["estimate"] - y["low"] for y in ys], [y["high"] - y["estimate"] for y in ys]],
-                            marker="o", capsize=3, label=v)
-    for ax, lab in ((a1, "shots"), (a2, "depolarising p")):
-        ax.axhline(0, ls="--", color="k", lw=1)
-        ax.set_xscale("log")
-        ax.set_xlabel(lab)
-        ax.legend(fontsize=7)
-    a1.set_ylabel("accuracy minus exact, same rows (points)")
-    fig.tight_layout()
-    save_png(fig, path, dpi=120)  # atomic: a crash never leaves a half-written plot
 
 
 def load_json(path: Path) -> dict:

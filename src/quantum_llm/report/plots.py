@@ -27,7 +27,7 @@ META = {"Software": None}
 COLORS = {"lora": "#1f77b4", "qpa": "#d62728", "qpa_exact": "#d62728", "base": "#7f7f7f", "control": "#2ca02c",
           "csa": "#1f77b4", "qisa": "#d62728", "qisa_paper": "#ff7f0e", "quantum": "#d62728",
           "quantum_full": "#9467bd", "qpa_shots": "#9467bd", "chance": "#000000", "paper": "#8c564b"}
-CLASSICAL = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#1f77b4", "#2ca02c")
+CLASSICAL = ("#17becf", "#bcbd22", "#e377c2", "#1f77b4", "#2ca02c", "#9467bd")  # never the paper's brown
 
 
 def _plt():
@@ -49,7 +49,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def chance_line(ax, chance: float) -> None:
-    ax.axhline(chance, ls="-.", lw=1, color=COLORS["chance"], label=f"chance ({chance:g} %)")
+    ax.axhline(chance, ls="-.", lw=1, color=COLORS["chance"], label=f"chance ({chance:.1f} %)")
 
 
 def qisa_curves(curves: dict[str, list[list[dict]]], out: Path) -> None:
@@ -113,21 +113,39 @@ def qpa_qubits(data: dict[str, Any], out: Path) -> None:
     _save(fig, out)
 
 
+QUANTUM_COLORS = {"faithful": "#d62728", "pca_front": "#9467bd", "linear_front": "#ff7f0e"}
+
+
+def _mean(summary: dict) -> float:
+    return summary["test_acc"]["summary"]["mean"]
+
+
+def pqc_qubits_data(summary: dict[str, Any]) -> dict[str, Any]:
+    """The accuracy-vs-qubits figure's data from ``metrics/pqc/summary.json`` (the stage and the report
+    draw the same figure): the sweep, every classical head's and the sweep variant's mean test
+    accuracy (5 data seeds), the paper's quantum head and chance (majority class)."""
+    sweep, heads = summary["sweep"], summary["heads"]
+    variant = (sweep.get("qubits") or [{}])[0].get("variant")
+    refs = [{"label": f"{name} (classical, n = {h['test_acc']['summary']['n']})", "acc": _mean(h)}
+            for name, h in heads.items() if h["kind"] == "classical"]
+    full = heads.get(f"pqc_{variant}")
+    if full:
+        refs.append({"label": f"pqc_{variant}, searched budget (n = {full['test_acc']['summary']['n']})",
+                     "acc": _mean(full)})
+    return {"points": sweep.get("qubits", []), "variant": variant, "references": refs,
+            "paper": summary["paper"]["quantum"], "chance": summary["chance"]["summary"]["mean"]}
+
+
 def pqc_qubits(data: dict[str, Any], out: Path) -> None:
-    sweep, classical = data["sweep"], data["classical"]
+    """Sweep accuracy (mean ± std over its seeds) vs main-module qubits, with reference lines."""
+    pts = sorted(data["points"], key=lambda p: p["qubits"])
     fig, ax = _plt().subplots(figsize=SIZE)
-    pts = sweep.get("qubits", [])
-    n = len(pts[0]["acc"]["values"]) if pts else 0
-    ax.errorbar([p["qubits"] for p in pts], [_mean_std(p["acc"]["values"])[0] for p in pts],
-                yerr=[_mean_std(p["acc"]["values"])[1] for p in pts], marker="o", capsize=3, color=COLORS["quantum"],
-                label=f"PQC head, sweep budget (n = {n})")
-    if sweep.get("full"):
-        f = sweep["full"]
-        m, s = _mean_std(f["acc"]["values"])
-        ax.errorbar([f["qubits"]], [m], yerr=[s], marker="s", capsize=3, color=COLORS["quantum_full"],
-                    label=f"PQC head, train_pqc budget (n = {len(f['acc']['values'])})")
-    for color, h in zip(CLASSICAL, classical, strict=False):
-        ax.axhline(_mean_std(h["acc_exact"]["values"])[0], ls="--", lw=1, color=color, label=f"{h['head']} (classical)")
+    n = pts[0]["acc"]["n"] if pts else 0
+    ax.errorbar([p["qubits"] for p in pts], [p["acc"]["mean"] for p in pts],
+                yerr=[p["acc"]["std"] or 0.0 for p in pts], marker="o", capsize=3, color=COLORS["quantum"],
+                label=f"pqc_{data['variant']}, sweep budget (n = {n})")
+    for color, ref in zip(CLASSICAL, data["references"], strict=False):
+        ax.axhline(ref["acc"], ls="--", lw=1, color=color, label=ref["label"])
     ax.axhline(data["paper"], ls=":", lw=1, color=COLORS["paper"], label=f"paper, quantum head ({data['paper']:.2f} %)")
     chance_line(ax, data["chance"])
     ax.set_xlabel("main-module qubits Q")
@@ -136,25 +154,33 @@ def pqc_qubits(data: dict[str, Any], out: Path) -> None:
     _save(fig, out)
 
 
+def pqc_noise_data(summary: dict[str, Any]) -> dict[str, Any]:
+    """The shots/noise figure's data from ``metrics/pqc/summary.json``."""
+    return {"shots_noise": summary["shots_noise"], "chance": summary["chance"]["summary"]["mean"]}
+
+
 def pqc_noise(data: dict[str, Any], out: Path) -> None:
-    q = data["head"]
-    fig, (a1, a2) = _plt().subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
-    for ax, key, exact, xlabel in (
-            (a1, "acc_shots", q["acc_exact"], "shots"),
-            (a2, "acc_noise", (q.get("noise_subset") or {}).get("acc_exact"),
-             f"depolarising p (subset of {(q.get('noise_subset') or {}).get('n')} test rows)")):
-        levels = sorted(q.get(key) or {}, key=float)
-        ms = [_mean_std(q[key][k]["values"]) for k in levels]
-        ax.errorbar([float(k) for k in levels], [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3,
-                    color=COLORS["quantum"], label=f"{q['head']} (n = {len(q['seeds'])})")
-        if exact:
-            ax.axhline(_mean_std(exact["values"])[0], ls="--", lw=1, color=COLORS["quantum_full"],
-                       label="exact, same rows")
+    """Accuracy with finite shots / gate noise (mean ± std over seeds) beside exact on the same rows,
+    per quantum variant; chance for reference."""
+    fig, axes = _plt().subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, kind, xlabel in zip(axes, ("shots", "noise"), ("shots", "depolarising p (seeded test rows)"),
+                                strict=True):
+        for variant, e in sorted(data["shots_noise"].items()):
+            levels = sorted(e.get(kind) or {}, key=float)
+            if not levels:
+                continue
+            xs, recs, color = [float(k) for k in levels], [e[kind][k] for k in levels], QUANTUM_COLORS.get(variant)
+            ax.errorbar(xs, [r["acc"]["mean"] for r in recs], yerr=[r["acc"]["std"] or 0.0 for r in recs],
+                        marker="o", capsize=3, color=color, label=f"{variant}, {kind} (n = {recs[0]['acc']['n']})")
+            ax.plot(xs, [r["reference_acc"]["mean"] for r in recs], ls="--", marker="x", lw=1, color=color,
+                    label=f"{variant}, exact on the same rows")
         chance_line(ax, data["chance"])
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-    a1.set_ylabel("test accuracy (%)")
-    legend_outside(a2)
+    axes[0].set_ylabel("test accuracy (%)")
+    handles = {lab: h for ax in axes for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
+    axes[1].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
+                   frameon=False)
     _save(fig, out)
 
 
