@@ -204,8 +204,9 @@ def energy(report: dict[str, Any], out: Path) -> None:
     a1.set_xlabel("qubits N")
     a1.set_ylabel("seconds per simulation")
     a1.legend(fontsize=7, loc="upper left")
+    gpu = "measured" if str(report["assumptions"].get("gpu_times", "")).startswith("measured") else "assumed"
     for key, lab, col in (("sim_cpu_joules", "CPU simulator", "#1f77b4"),
-                          ("sim_gpu_joules", "GPU simulator (assumed)", "#2ca02c"), ("qpu_joules", "QPU model", "#d62728")):
+                          ("sim_gpu_joules", f"GPU simulator ({gpu})", "#2ca02c"), ("qpu_joules", "QPU model", "#d62728")):
         a2.semilogy([r["qubits"] for r in c], [r[key] for r in c], color=col, label=lab)
     for n, lab, col in ((report.get("crossover_qubits"), "CPU", "#1f77b4"),
                         (report.get("crossover_qubits_gpu"), "GPU", "#2ca02c")):

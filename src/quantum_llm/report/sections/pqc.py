@@ -201,7 +201,12 @@ def energy_table(d: PqcData) -> Table:
     return Table(f"Energy model: cross-over qubits, simulator vs QPU (a model estimate: context, no interval, no "
                  f"verdict) [{d.eref}]", ["scenario", "cross-over (qubits)"],
                  [["paper", str(PQC_CROSSOVER_QUBITS)], ["ours, CPU simulator (measured times)", str(e.get("crossover_qubits"))],
-                  ["ours, GPU simulator (assumed speed-up)", str(e.get("crossover_qubits_gpu"))]])
+                  [f"ours, GPU simulator ({gpu_source(e)})", str(e.get("crossover_qubits_gpu"))]])
+
+
+def gpu_source(energy: dict) -> str:
+    """How the energy stage got its GPU times: 'measured: ... on <device>' or 'assumed: 50x ...'."""
+    return energy.get("assumptions", {}).get("gpu_times", "assumed speed-up")
 
 
 def figures(d: PqcData) -> list[Figure]:
