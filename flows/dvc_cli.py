@@ -188,3 +188,68 @@ def metrics_rows(show: dict) -> tuple[list[dict[str, object]], list[str]]:
                 rows.extend({"file": path, "metric": metric, "value": value}
                             for metric, value in flatten(file_data.get("data") or {}).items())
     return rows, missing
+
+
+def stage_graph(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """DVC's run order (as :func:`stage_order`) and, for each stage, the stages it directly
+    depends on (an edge of DVC's stage graph: one of its deps is another stage's out)."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    with workspace_lock(root), Repo(str(root)) as repo:
+        graph = get_active_graph(repo.index.graph)
+        order = plan_repro(graph)
+        # DVC's graph has an edge stage -> upstream stage
+        upstream = {stage_address(s, root): sorted(stage_address(u, root) for u in graph.successors(s))
+                    for s in order}
+        return [stage_address(s, root) for s in order], upstream
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stages that DVC actually ran (not restored from the run-cache, not skipped) in a
+    ``dvc repro`` / ``dvc exp run`` output."""
+    return re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE)
+
+
+def push_run_cache_outputs(root: Path, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                           remote: str | None = None) -> int:
+    """Push the run-cache entries of ``root`` and every object they name to the DVC remote;
+    return how many objects were sent.
+
+    ``dvc push --run-cache`` (DVC 3.x) sends the run-cache entries and the *cached* outputs of
+    ``dvc.lock``, but not the outputs declared ``cache: false`` (the metrics), although the
+    run-cache entry records them and DVC committed them to the local cache when it saved the
+    entry. Another machine then finds the entry, misses the metrics object and re-runs the
+    stage. This sends them through DVC's own API: the objects of the entries
+    (``StageCache.get_used_objs``) pushed by ``DataCloud.push``, what DVC 2's
+    ``push --run-cache`` did."""
+    from dvc.repo import Repo
+
+    log = logger or logging.getLogger(__name__)
+    sent = 0
+    # chdir: DVC builds the entries' stages relative to the current directory
+    with workspace_lock(root), chdir(root), Repo(str(root)) as repo:
+        entries = repo.stage_cache.push(remote)
+        for objs in repo.stage_cache.get_used_objs(entries).values():
+            sent += len(repo.cloud.push(objs, remote=remote).transferred)
+    log.info("run-cache: %d entries on the remote, %d more objects pushed", len(entries), sent)
+    return sent
+
+
+@contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` (Python 3.11+) for Python 3.10."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def git(args: list[str], root: Path) -> str:
+    """``git ARGS`` in ``root``; its stdout, or a RuntimeError with git's message."""
+    res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"`git {' '.join(args)}` failed in {root}: {res.stderr.strip() or res.stdout.strip()}")
+    return res.stdout.strip()
