@@ -193,6 +193,13 @@ def metrics_rows(show: dict) -> tuple[list[dict[str, object]], list[str]]:
 def stage_graph(root: Path) -> tuple[list[str], dict[str, list[str]]]:
     """DVC's run order (as :func:`stage_order`) and, for each stage, the stages it directly
     depends on (an edge of DVC's stage graph: one of its deps is another stage's out)."""
+    order, upstream, _ = stage_graph_and_run_cache(root)
+    return order, upstream
+
+
+def stage_graph_and_run_cache(root: Path) -> tuple[list[str], dict[str, list[str]], set[str]]:
+    """:func:`stage_graph` and the stages DVC will not save to its run-cache (see
+    :func:`run_cacheable`), which therefore no other machine can restore without running them."""
     from dvc.repo import Repo
     from dvc.repo.reproduce import get_active_graph, plan_repro
 
@@ -202,7 +209,24 @@ def stage_graph(root: Path) -> tuple[list[str], dict[str, list[str]]]:
         # DVC's graph has an edge stage -> upstream stage
         upstream = {stage_address(s, root): sorted(stage_address(u, root) for u in graph.successors(s))
                     for s in order}
-        return [stage_address(s, root) for s in order], upstream
+        uncacheable = {stage_address(s, root) for s in order if not run_cacheable(s)}
+        return [stage_address(s, root) for s in order], upstream, uncacheable
+
+
+def run_cacheable(stage) -> bool:
+    """Whether ``dvc repro`` saves a run of ``stage`` to DVC's run-cache, by DVC 3.x's rules
+    (``dvc.stage.cache._can_hash`` and ``Stage.run``), checked before the stage ran: a command,
+    deps and outs, all local; not always changed, no callback stage, no persistent outs; and no
+    ``cache: false`` output other than a metric or plot (``Stage.run`` skips the run-cache then,
+    e.g. for a ``summary.md`` declared as an uncached out). (``_can_hash`` itself also hashes the
+    deps, which do not exist before their stages ran.)"""
+    if stage.is_callback or stage.always_changed or not (stage.cmd and stage.deps and stage.outs):
+        return False
+    if any(dep.protocol != "local" or not dep.def_path for dep in stage.deps):
+        return False
+    if any(out.protocol != "local" or not out.def_path or out.persist or not out.is_in_repo for out in stage.outs):
+        return False
+    return not any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
 
 
 def ran_stages(output: str) -> list[str]:

@@ -9,7 +9,8 @@ Two flows:
   outputs and the run-cache (``dvc push --run-cache``, plus the ``cache: false`` outputs the
   run-cache entry records, see :func:`flows.dvc_cli.push_run_cache_outputs`). It publishes a
   ``dvc-stage-run`` table artifact: which stage ran, where, and how long pull, run and push took.
-- ``dvc-fanout`` (run where your checkout is): reads DVC's stage graph, starts one ``dvc-stage``
+- ``dvc-fanout`` (run where your checkout is): pushes what the checkout already has (outputs
+  of ``dvc.lock``, run-cache), reads DVC's stage graph, starts one ``dvc-stage``
   run per stage (``foreach``/``matrix`` items included) as soon as the stages it depends on have
   finished, so independent items run at once on as many workers as are free; then runs
   ``dvc repro --pull`` in the checkout, which restores every stage from the run-cache without
@@ -41,6 +42,7 @@ from flows.dvc_cli import (
     resolve_root,
     run_dvc,
     stage_graph,
+    stage_graph_and_run_cache,
 )
 from flows.pipeline import publish_metrics
 
@@ -66,8 +68,10 @@ def stage_run(stage: str, commit: str | None = None, repo: str | None = None) ->
         # restores the upstream chain from the remote's run-cache; nothing may run here
         restored = run_dvc(["repro", "--pull", *upstream[stage]], root, log)
         if ran_stages(restored):
-            raise RuntimeError(f"upstream stage(s) {ran_stages(restored)} of {stage} were not in the DVC "
-                               "remote's run-cache and ran here: they had not finished, or their push failed")
+            raise RuntimeError(
+                f"upstream stage(s) {ran_stages(restored)} of {stage} could not be restored from the DVC remote "
+                "and ran here: dvc.lock at this commit records outputs that are on no remote (push them with "
+                "`dvc push --run-cache` from a checkout that has them), or an upstream run's push failed")
     t1 = time.monotonic()
     out = run_dvc(["repro", "--pull", "--single-item", stage], root, log)
     t2 = time.monotonic()
@@ -96,10 +100,23 @@ def selected(order: list[str], upstream: dict[str, list[str]], targets: list[str
     return [s for s in order if s in keep]
 
 
+def coordinator_only(order: list[str], upstream: dict[str, list[str]], uncacheable: set[str]) -> set[str]:
+    """Stages the coordinator's ``dvc repro`` must run itself: those DVC does not run-cache (no
+    other machine's run can be restored) and every stage downstream of one (a worker could not
+    get its inputs)."""
+    local: set[str] = set()
+    for stage in order:  # DVC's order: a stage's upstream stages come first
+        if stage in uncacheable or any(u in local for u in upstream[stage]):
+            local.add(stage)
+    return local
+
+
 @task(name="stage-graph")
-def plan(root: str, targets: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
-    order, upstream = stage_graph(Path(root))
-    return selected(order, upstream, targets), upstream
+def plan(root: str, targets: list[str] | None) -> tuple[list[str], dict[str, list[str]], set[str]]:
+    """The selected stages in DVC's order, their upstream stages, the coordinator-only ones."""
+    order, upstream, uncacheable = stage_graph_and_run_cache(Path(root))
+    chosen = selected(order, upstream, targets)
+    return chosen, upstream, coordinator_only(chosen, upstream, uncacheable)
 
 
 @task(name="dispatch", task_run_name="dispatch-{stage}")
@@ -117,26 +134,34 @@ def worker_report(flow_run_id) -> dict | None:
     """The ``dvc-stage-run`` artifact row a worker published (artifacts live on the server, so
     the coordinator reads them wherever the worker ran)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+    # the raw filter request with every field given: ``read_artifacts`` sends explicit nulls,
+    # which the FastAPI of some Prefect 3.8 servers rejects (422)
+    body = {"artifacts": {"key": {"any_": [ARTIFACT_KEY]}, "flow_run_id": {"any_": [str(flow_run_id)]}},
+            "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    for art in found:
-        if art.key == ARTIFACT_KEY and isinstance(art.data, list) and art.data:
-            return art.data[0]
-    return None
+        found = client.request("POST", "/artifacts/filter", json=body).json()
+    data = found[0]["data"] if found else None
+    return data[0] if isinstance(data, list) and data else None
+
+
+@task(name="share-local-results")
+def share_local_results(root: str) -> None:
+    """Push what this checkout already has (the outputs ``dvc.lock`` records, the run-cache), so
+    a worker restores an unchanged stage from the remote instead of recomputing it (with other
+    bytes: timestamps), which its downstream stages would then not find. Objects this checkout
+    lacks are skipped with DVC's warning."""
+    log = get_run_logger()
+    run_dvc(["push", "--run-cache"], Path(root), log)
+    push_run_cache_outputs(Path(root), log)
 
 
 @task(name="dvc-repro-from-run-cache")
 def finish(root: str, targets: list[str] | None) -> list[str]:
-    """``dvc repro --pull [targets]`` in the coordinator's checkout; the stages it had to run
-    (none, when every worker pushed its stage)."""
+    """``dvc repro --pull [targets]`` in the coordinator's checkout; the stages it ran (only the
+    coordinator-only ones, when every worker pushed its stage)."""
     log = get_run_logger()
-    ran = ran_stages(run_dvc(["repro", "--pull", *(targets or [])], Path(root), log))
-    if ran:
-        log.warning("the final dvc repro ran %s itself (not found in the run-cache)", ran)
-    return ran
+    return ran_stages(run_dvc(["repro", "--pull", *(targets or [])], Path(root), log))
 
 
 @flow(name="dvc-fanout")
@@ -151,15 +176,24 @@ def fanout(repo: str | None = None, stages: list[str] | None = None, deployment:
     if dirty:
         log.warning("uncommitted changes are not seen by the workers (they run %s):\n%s", commit, dirty)
     log.info("DVC workspace: %s; workers run commit %s", root, commit)
-    order, upstream = plan(root, stages)
+    order, upstream, local = plan(root, stages)
+    if local:
+        log.info("run here by the final dvc repro (DVC does not run-cache them, or they depend on one "
+                 "that it does not): %s", sorted(local))
+    share_local_results(root)
     futures = {}
     for stage in order:
-        futures[stage] = dispatch.submit(stage, commit, deployment,
-                                         wait_for=[futures[u] for u in upstream[stage] if u in futures])
+        if stage not in local:
+            futures[stage] = dispatch.submit(stage, commit, deployment,
+                                             wait_for=[futures[u] for u in upstream[stage] if u in futures])
     reports = {stage: fut.result() for stage, fut in futures.items()}
-    rerun = finish(root, stages)
-    metrics = publish_metrics(root, {s: "ran on a worker" for s in reports})
-    return {"commit": commit, "stages": reports, "rerun_by_coordinator": rerun, "metrics": metrics}
+    ran_here = finish(root, stages)
+    unexpected = sorted(set(ran_here) - local)
+    if unexpected:
+        log.warning("the final dvc repro ran %s, which a worker had run (not restored from the run-cache)",
+                    unexpected)
+    metrics = publish_metrics(root, {**{s: "worker" for s in reports}, **{s: "here" for s in ran_here}})
+    return {"commit": commit, "stages": reports, "ran_here": ran_here, "metrics": metrics}
 
 
 def main(argv: list[str] | None = None) -> None:

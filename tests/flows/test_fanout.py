@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from flows.dvc_cli import push_run_cache_outputs, ran_stages
-from flows.fanout import selected
+from flows.dvc_cli import push_run_cache_outputs, ran_stages, stage_graph_and_run_cache
+from flows.fanout import coordinator_only, selected
 
 from ..conftest import run, set_params
 from .test_scheduled_run import HOST, api, free_port, start, stop, tail
@@ -28,6 +29,12 @@ TOY_DVC_YAML = """stages:
     outs: [o.txt]
     metrics:
       - m.json:
+          cache: false
+  t:
+    cmd: python -c "open('r.md', 'w').write('summary')"
+    deps: [o.txt]
+    outs:
+      - r.md:
           cache: false
 """
 
@@ -55,12 +62,17 @@ def test_uncached_outputs_reach_the_remote_so_another_clone_restores_the_stage(t
         run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "-f", "shared", str(remote)], b)
         return run([sys.executable, "-m", "dvc", "repro", "--pull"], b).stdout
 
+    # DVC saved a run-cache entry for s, none for t (an uncached out that is no metric or plot),
+    # as run_cacheable predicts
+    assert len(list((a / ".dvc/cache/runs").rglob("*/*/*"))) == 1
+    _, _, uncacheable = stage_graph_and_run_cache(a)
+    assert uncacheable == {"t"}
     # DVC 3.x alone: the entry is on the remote, the `cache: false` metrics object is not: re-run
-    assert ran_stages(clone_and_repro("b")) == ["s"]
-    # with the cache: false objects the entry names pushed too, the stage is restored, not run
+    assert ran_stages(clone_and_repro("b")) == ["s", "t"]
+    # with the cache: false objects the entry names pushed too, s is restored, not run
     assert push_run_cache_outputs(a) == 1
     out = clone_and_repro("c")
-    assert ran_stages(out) == [] and "Stage 's' is cached - skipping run" in out
+    assert ran_stages(out) == ["t"] and "Stage 's' is cached - skipping run" in out
     assert json.loads((tmp_path / "c/m.json").read_text()) == {"acc": 0.5}
 
 
@@ -72,6 +84,9 @@ def test_selected_takes_targets_and_their_upstream_in_dvc_order():
     assert selected(order, upstream, ["b@1", "d"]) == ["a", "b@1", "d"]
     with pytest.raises(ValueError, match="unknown stage"):
         selected(order, upstream, ["nope"])
+    # a stage DVC does not run-cache, and everything downstream of it, stays on the coordinator
+    assert coordinator_only(order, upstream, {"b@1"}) == {"b@1", "c"}
+    assert coordinator_only(order, upstream, set()) == set()
     assert ran_stages("Running stage 'a':\n> x\nStage 'b' is cached - skipping run\nRunning stage 'c@1':") == ["a", "c@1"]
 
 
@@ -84,8 +99,11 @@ TINY_QISA = {
     "qisa.eval.timing_repeats": 3, "qisa.eval.audit_trials": 1,
 }
 TARGET = "qisa_summary"
-STAGES = {"prepare_chars", "train_qisa@csa-0", "train_qisa@qisa-0", "evaluate_qisa@csa-0", "evaluate_qisa@qisa-0",
-          TARGET}
+# on the workers; qisa_summary (its summary.md is an uncached out, so DVC never run-caches it)
+# runs in the coordinator's final dvc repro
+WORKER_STAGES = {"prepare_chars", "train_qisa@csa-0", "train_qisa@qisa-0", "evaluate_qisa@csa-0",
+                 "evaluate_qisa@qisa-0"}
+STAGES = WORKER_STAGES | {TARGET}
 TIMING_KEYS = ("lineage", "inference", "seconds", "time", "created")  # wall clocks and provenance, not science
 
 
@@ -107,10 +125,66 @@ def cached_outs(repo: Path) -> dict[str, str]:
     return {o["path"]: o["md5"] for s in STAGES for o in lock[s].get("outs", []) if o["path"].startswith("models/")}
 
 
+@contextmanager
+def prefect_cluster(tmp_path: Path, repo_url: Path, remote: Path, deployment: str, workers_n: int):
+    """A real Prefect server on 127.0.0.1, the process work pool, ``deployment`` of prefect.yaml
+    deployed from ``repo_url``, and ``workers_n`` workers, each with its own working and temporary
+    directories (``tmp_path/machine-<i>``), cloning ``repo_url`` and using the DVC remote
+    ``remote``. Yields ``(env, machines, logs)``; everything is stopped on exit."""
+    port = free_port()
+    url = f"http://{HOST}:{port}/api"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_SERVER_API_HOST": HOST, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_WORKER_QUERY_SECONDS": "1",
+           "QUANTUM_LLM_REPO_URL": str(repo_url), "QUANTUM_LLM_DVC_REMOTE": str(remote)}
+    env.pop("PREFECT_PROFILES_PATH", None)
+    spec = yaml.safe_load((repo_url / "prefect.yaml").read_text())
+    spec["deployments"] = [d for d in spec["deployments"] if d["name"] == deployment]
+    (tmp_path / "prefect-test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    procs, logs = [], [tmp_path / "server.log"]
+    try:
+        procs.append(start([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
+                           tmp_path, env, logs[0]))
+        t_start = time.monotonic()
+        while True:
+            assert procs[0].poll() is None and time.monotonic() - t_start < 120, f"no server:\n{tail(logs[0])}"
+            try:
+                if api(url, "/health", timeout=2) is True:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "quantum-llm", "--type", "process"],
+                       cwd=tmp_path, env=env, check=True, capture_output=True)
+        deploy = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--prefect-file",
+                                 str(tmp_path / "prefect-test.yaml"), "--name", deployment],
+                                cwd=repo_url, env=env, capture_output=True, text=True)
+        # (3.8.8 may exit 1 after creating it, see test_scheduled_run.py)
+        assert "successfully created" in deploy.stdout, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+        machines = [tmp_path / f"machine-{i}" for i in range(workers_n)]
+        for m in machines:
+            (m / "tmp").mkdir(parents=True)
+            logs.append(m / "worker.log")
+            procs.append(start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "quantum-llm",
+                                "--limit", "1", "--name", m.name], m, {**env, "TMPDIR": str(m / "tmp")}, logs[-1]))
+        yield env, machines, logs
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
+def machine_of(workspace: str, machines: list[Path]) -> str:
+    return next(m.name for m in machines if workspace.startswith(str(m)))
+
+
 @pytest.mark.integration
 def test_fanout_runs_each_stage_once_across_two_workers_and_the_coordinator_only_restores(tiny_repo, tmp_path):
     workers_n = int(os.environ.get("QLLM_FANOUT_WORKERS", "2"))
     set_params(tiny_repo / "params.yaml", TINY_QISA)
+    # a profile that never ran: the committed dvc.lock records the default profile's outputs,
+    # which are on no remote here (see docs/orchestration.md: push what dvc.lock records)
+    run(["git", "rm", "-q", "dvc.lock"], tiny_repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny qisa"], tiny_repo)
     remote = tmp_path / "dvc-remote"
     run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "-f", "shared", str(remote)], tiny_repo)
@@ -121,70 +195,63 @@ def test_fanout_runs_each_stage_once_across_two_workers_and_the_coordinator_only
     assert set(ran_stages(run([sys.executable, "-m", "dvc", "repro", TARGET], tmp_path / "single").stdout)) == STAGES
     single_s = time.monotonic() - t0
 
-    port = free_port()
-    url = f"http://{HOST}:{port}/api"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_SERVER_API_HOST": HOST, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_WORKER_QUERY_SECONDS": "1",
-           "QUANTUM_LLM_REPO_URL": str(tiny_repo), "QUANTUM_LLM_DVC_REMOTE": str(remote)}
-    env.pop("PREFECT_PROFILES_PATH", None)
-    spec = yaml.safe_load((tiny_repo / "prefect.yaml").read_text())
-    spec["deployments"] = [d for d in spec["deployments"] if d["name"] == "stage"]
-    (tmp_path / "prefect-test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-
-    procs, logs = [], []
-    try:
-        logs.append(tmp_path / "server.log")
-        procs.append(start([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
-                           tmp_path, env, logs[-1]))
-        t_start = time.monotonic()
-        while True:
-            assert procs[0].poll() is None and time.monotonic() - t_start < 120, f"no server:\n{tail(logs[0])}"
-            try:
-                if api(url, "/health", timeout=2) is True:
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        run([sys.executable, "-m", "prefect", "work-pool", "create", "quantum-llm", "--type", "process"], tmp_path)
-        deploy = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--prefect-file",
-                                 str(tmp_path / "prefect-test.yaml"), "--name", "stage"],
-                                cwd=tiny_repo, env=env, capture_output=True, text=True)
-        assert "successfully created" in deploy.stdout, deploy.stdout[-3000:] + deploy.stderr[-3000:]
-
-        machines = [tmp_path / f"machine-{i}" for i in range(workers_n)]
-        for m in machines:  # each "machine": its own working and temporary directories
-            (m / "tmp").mkdir(parents=True)
-            logs.append(m / "worker.log")
-            procs.append(start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "quantum-llm",
-                                "--limit", "1", "--name", m.name], m, {**env, "TMPDIR": str(m / "tmp")}, logs[-1]))
-
+    with prefect_cluster(tmp_path, tiny_repo, remote, "stage", workers_n) as (env, machines, logs):
         t0 = time.monotonic()
         coord = subprocess.run([sys.executable, "-m", "flows.fanout", "--repo", str(tiny_repo), "--stages", TARGET],
                                cwd=tiny_repo, env=env, capture_output=True, text=True, timeout=600)
         fanout_s = time.monotonic() - t0
         out = coord.stdout + coord.stderr
         assert coord.returncode == 0, out[-6000:] + "\n".join(tail(p, 3000) for p in logs[1:])
+        arts = api(env["PREFECT_API_URL"], "/artifacts/filter", {
+            "artifacts": {"key": {"any_": ["dvc-stage-run"]}}, "limit": 100, "offset": 0, "sort": "CREATED_DESC"})
 
-        # every stage ran exactly once, on a worker, and the workers shared the work
-        arts = api(url, "/artifacts/filter", {"artifacts": {"key": {"any_": ["dvc-stage-run"]}}, "limit": 100,
-                                              "offset": 0, "sort": "CREATED_DESC"})
-        rows = [json.loads(a["data"])[0] for a in arts]
-        assert sorted(r["stage"] for r in rows) == sorted(STAGES) and all(r["ran"] for r in rows), rows
-        used = {next(m.name for m in machines if r["workspace"].startswith(str(m))) for r in rows}
-        assert len(used) == workers_n, rows
-        # the coordinator's dvc repro restored everything from the run-cache and ran nothing
-        assert ran_stages(out) == [], out[-6000:]
-        assert all(f"Stage '{s}' is cached - skipping run" in out for s in STAGES), out[-6000:]
-        assert run([sys.executable, "-m", "dvc", "status", TARGET], tiny_repo).stdout.strip().endswith(
-            "Data and pipelines are up to date.")
-        # the results of a single-machine run
-        assert cached_outs(tiny_repo) == cached_outs(tmp_path / "single")
-        assert metrics_of(tiny_repo) == metrics_of(tmp_path / "single") != {}
-        overhead = [(r["stage"], r["pull_s"], r["repro_s"], r["push_s"]) for r in rows]
-        print(f"\nsingle-machine dvc repro {single_s:.0f} s; fan-out on {workers_n} worker(s) {fanout_s:.0f} s; "
-              f"per stage (pull, repro, push) s: {overhead}; load {os.getloadavg()}")
-    finally:
-        for p in reversed(procs):
-            stop(p)
+    # every stage ran exactly once: on a worker, or (qisa_summary) in the coordinator's dvc repro,
+    # and the workers shared the work
+    rows = [json.loads(a["data"])[0] for a in arts]
+    assert sorted(r["stage"] for r in rows) == sorted(WORKER_STAGES) and all(r["ran"] for r in rows), rows
+    assert len({machine_of(r["workspace"], machines) for r in rows}) == workers_n, rows
+    # the coordinator's dvc repro restored the workers' stages from the run-cache, ran none of them
+    assert ran_stages(out) == [TARGET], out[-6000:]
+    assert all(f"Stage '{s}' is cached - skipping run" in out for s in WORKER_STAGES), out[-6000:]
+    assert run([sys.executable, "-m", "dvc", "status", TARGET], tiny_repo).stdout.strip().endswith(
+        "Data and pipelines are up to date.")
+    # the results of a single-machine run: the same models, the same science metrics
+    assert cached_outs(tiny_repo) == cached_outs(tmp_path / "single")
+    assert metrics_of(tiny_repo) == metrics_of(tmp_path / "single") != {}
+    overhead = [(r["stage"], r["pull_s"], r["repro_s"], r["push_s"]) for r in rows]
+    print(f"\nsingle-machine dvc repro {single_s:.0f} s; fan-out on {workers_n} worker(s) {fanout_s:.0f} s; "
+          f"per stage (pull, repro, push) s: {overhead}; load {os.getloadavg()}")
+
+
+@pytest.mark.integration
+def test_sweep_experiments_run_on_the_workers_and_are_compared_on_the_coordinator(tiny_repo, tmp_path):
+    shared = tmp_path / "shared.git"  # stands for the shared git remote
+    run(["git", "clone", "-q", "--bare", str(tiny_repo), str(shared)], tmp_path)
+    run(["git", "remote", "add", "origin", str(shared)], tiny_repo)
+    run(["git", "fetch", "-q", "origin"], tiny_repo)
+    remote = tmp_path / "dvc-remote"
+    run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "-f", "shared", str(remote)], tiny_repo)
+
+    with prefect_cluster(tmp_path, shared, remote, "experiment", 2) as (env, machines, logs):
+        coord = subprocess.run([sys.executable, "-m", "flows.sweep", "--repo", str(tiny_repo), "--key", "seed",
+                                "--values", "1", "2", "--stages", "prepare_chars",
+                                "--deployment", "dvc-experiment/experiment"],
+                               cwd=tiny_repo, env=env, capture_output=True, text=True, timeout=600)
+        out = coord.stdout + coord.stderr
+        assert coord.returncode == 0, out[-6000:] + "\n".join(tail(p, 3000) for p in logs[1:])
+        runs = api(env["PREFECT_API_URL"], "/flow_runs/filter", {"flow_runs": {"name": {"like_": "exp-"}},
+                                                                 "limit": 10, "offset": 0})
+        table = api(env["PREFECT_API_URL"], "/artifacts/filter", {
+            "artifacts": {"key": {"any_": ["sweep-seed"]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"})
+
+    # each experiment ran on a worker (in a machine's folder), none in the coordinator's checkout
+    assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), runs
+    assert not (tiny_repo / "data/prepared/chars").exists()
+    # the experiments came back through the shared git remote: DVC on the coordinator shows them
+    rows = json.loads(table[0]["data"])
+    assert [(r["seed"], r["state"]) for r in rows] == [(1, "success"), (2, "success")], rows
+    shown = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], tiny_repo).stdout)
+    names = {e["name"] for b in shown for e in (b.get("experiments") or [])}
+    assert {r["experiment"] for r in rows} <= names
+    refs = run(["git", "for-each-ref", "refs/exps"], shared).stdout
+    assert all(r["experiment"] in refs for r in rows)
