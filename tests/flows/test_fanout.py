@@ -128,9 +128,9 @@ def model_files(repo: Path) -> dict[str, bytes]:
 
 
 @contextmanager
-def prefect_cluster(tmp_path: Path, repo_url: Path, remote: Path, deployment: str, workers_n: int):
+def prefect_cluster(tmp_path: Path, checkout: Path, repo_url: Path, remote: Path, deployment: str, workers_n: int):
     """A real Prefect server on 127.0.0.1, the process work pool, ``deployment`` of prefect.yaml
-    deployed from ``repo_url``, and ``workers_n`` workers, each with its own working and temporary
+    deployed from ``checkout``, and ``workers_n`` workers, each with its own working and temporary
     directories (``tmp_path/machine-<i>``), cloning ``repo_url`` and using the DVC remote
     ``remote``. Yields ``(env, machines, logs)``; everything is stopped on exit."""
     port = free_port()
@@ -141,7 +141,7 @@ def prefect_cluster(tmp_path: Path, repo_url: Path, remote: Path, deployment: st
            "PREFECT_SERVER_API_HOST": HOST, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_WORKER_QUERY_SECONDS": "1",
            "QUANTUM_LLM_REPO_URL": str(repo_url), "QUANTUM_LLM_DVC_REMOTE": str(remote)}
     env.pop("PREFECT_PROFILES_PATH", None)
-    spec = yaml.safe_load((repo_url / "prefect.yaml").read_text())
+    spec = yaml.safe_load((checkout / "prefect.yaml").read_text())
     spec["deployments"] = [d for d in spec["deployments"] if d["name"] == deployment]
     (tmp_path / "prefect-test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     procs, logs = [], [tmp_path / "server.log"]
@@ -161,7 +161,7 @@ def prefect_cluster(tmp_path: Path, repo_url: Path, remote: Path, deployment: st
                        cwd=tmp_path, env=env, check=True, capture_output=True)
         deploy = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--prefect-file",
                                  str(tmp_path / "prefect-test.yaml"), "--name", deployment],
-                                cwd=repo_url, env=env, capture_output=True, text=True)
+                                cwd=checkout, env=env, capture_output=True, text=True)
         # (3.8.8 may exit 1 after creating it, see test_scheduled_run.py)
         assert "successfully created" in deploy.stdout, deploy.stdout[-3000:] + deploy.stderr[-3000:]
         machines = [tmp_path / f"machine-{i}" for i in range(workers_n)]
@@ -197,7 +197,7 @@ def test_fanout_runs_each_stage_once_across_two_workers_and_the_coordinator_only
     assert set(ran_stages(run([sys.executable, "-m", "dvc", "repro", TARGET], tmp_path / "single").stdout)) == STAGES
     single_s = time.monotonic() - t0
 
-    with prefect_cluster(tmp_path, tiny_repo, remote, "stage", workers_n) as (env, machines, logs):
+    with prefect_cluster(tmp_path, tiny_repo, tiny_repo, remote, "stage", workers_n) as (env, machines, logs):
         t0 = time.monotonic()
         coord = subprocess.run([sys.executable, "-m", "flows.fanout", "--repo", str(tiny_repo), "--stages", TARGET],
                                cwd=tiny_repo, env=env, capture_output=True, text=True, timeout=600)
@@ -235,7 +235,7 @@ def test_sweep_experiments_run_on_the_workers_and_are_compared_on_the_coordinato
     remote = tmp_path / "dvc-remote"
     run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "-f", "shared", str(remote)], tiny_repo)
 
-    with prefect_cluster(tmp_path, shared, remote, "experiment", 2) as (env, machines, logs):
+    with prefect_cluster(tmp_path, tiny_repo, shared, remote, "experiment", 2) as (env, machines, logs):
         coord = subprocess.run([sys.executable, "-m", "flows.sweep", "--repo", str(tiny_repo), "--key", "seed",
                                 "--values", "1", "2", "--stages", "prepare_chars",
                                 "--deployment", "dvc-experiment/experiment"],
