@@ -247,8 +247,10 @@ def test_sweep_experiments_run_on_the_workers_and_are_compared_on_the_coordinato
         table = api(env["PREFECT_API_URL"], "/artifacts/filter", {
             "artifacts": {"key": {"any_": ["sweep-seed"]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"})
 
-    # each experiment ran on a worker (in a machine's folder), none in the coordinator's checkout
+    # each experiment ran on a worker, one on each "machine", none in the coordinator's checkout
     assert len(runs) == 2 and all(r["state_type"] == "COMPLETED" for r in runs), runs
+    assert all((m / "worker.log").read_text(errors="replace").count("Finished in state Completed()") == 1
+               for m in machines), [tail(m / "worker.log", 2000) for m in machines]
     assert not (tiny_repo / "data/prepared/chars").exists()
     # the experiments came back through the shared git remote: DVC on the coordinator shows them
     rows = json.loads(table[0]["data"])
