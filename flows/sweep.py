@@ -12,7 +12,7 @@ workspace file lock), so two of them never run at once in one workspace.
 Across machines (``--deployment dvc-experiment/experiment``): each experiment is a run of the
 ``dvc-experiment`` flow on any worker of the work pool, in its own clone at this checkout's
 commit: ``dvc exp run --pull`` (upstream stages restored from the DVC remote's run-cache), then
-``dvc exp push <git remote>`` (the experiment's git ref, and its outputs and run-cache to the DVC
+``dvc exp push origin`` (the experiment's git ref to the repository it cloned, outputs and run-cache to the DVC
 remote). This flow waits for them, pulls them with ``dvc exp pull`` from the same git remote and builds
 the comparison here.
 
@@ -70,27 +70,28 @@ def run_queue(root: str, jobs: int) -> None:
 
 @flow(name="dvc-experiment", flow_run_name="exp-{name}")
 def experiment_run(name: str, key: str, value: int | float | str, commit: str, stages: list[str] | None = None,
-                   git_remote: str = "origin", repo: str | None = None) -> dict:
+                   repo: str | None = None) -> dict:
     """One experiment of a sweep on a worker, in this clone at ``commit``: ``dvc exp run --pull``,
-    then ``dvc exp push GIT_REMOTE NAME`` with the run-cache (and the ``cache: false`` objects of
-    its entries, :func:`flows.dvc_cli.push_run_cache_outputs`)."""
+    then ``dvc exp push origin NAME`` (``origin``: the shared repository this run cloned) with the
+    run-cache (and the ``cache: false`` objects of its entries,
+    :func:`flows.dvc_cli.push_run_cache_outputs`)."""
     log = get_run_logger()
     root = resolve_root(repo)
     git(["checkout", "--quiet", "--detach", commit], root)
     out = run_dvc(["exp", "run", "--pull", "-n", name, "-S", f"{key}={format_value(value)}", *(stages or [])],
                   root, log)
-    run_dvc(["exp", "push", "--run-cache", git_remote, name], root, log)
+    run_dvc(["exp", "push", "--run-cache", "origin", name], root, log)
     push_run_cache_outputs(root, log)
     return {"experiment": name, "ran": ran_stages(out), "workspace": str(root)}
 
 
 @task(name="dispatch-experiment", task_run_name="dispatch-{name}")
 def dispatch_experiment(deployment: str, name: str, key: str, value: object, commit: str,
-                        stages: list[str] | None, git_remote: str) -> str:
+                        stages: list[str] | None) -> str:
     """Start one experiment on the work pool and wait for it."""
     run = run_deployment(deployment, timeout=None, poll_interval=2, flow_run_name=f"exp-{name}",
                          parameters={"name": name, "key": key, "value": value, "commit": commit,
-                                     "stages": stages, "git_remote": git_remote})
+                                     "stages": stages})
     if not run.state or not run.state.is_completed():
         raise RuntimeError(f"experiment {name}: flow run {run.name} ended "
                            f"{run.state.type if run.state else None}: {run.state.message if run.state else ''}")
@@ -229,7 +230,7 @@ def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jo
                               check=True).stdout.strip()
     if deployment:
         check_commit_on_remote(root, baseline, git_remote)
-        futures = [dispatch_experiment.submit(deployment, name, key, value, baseline, stages, git_remote)
+        futures = [dispatch_experiment.submit(deployment, name, key, value, baseline, stages)
                    for value, name in zip(values, names, strict=True)]
         done = [f.result() for f in futures]
         pull_experiments(root, git_remote, done)
