@@ -34,6 +34,7 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.dvc_cli import (
     git,
@@ -47,6 +48,9 @@ from flows.dvc_cli import (
 from flows.pipeline import publish_metrics
 
 STAGE_DEPLOYMENT = "dvc-stage/stage"
+# Dispatch threads only wait on the server; Prefect's default pool (CPU count + 4 threads) would
+# cap how many stage runs are in flight at once, whatever the number of workers.
+MAX_IN_FLIGHT = 128
 ARTIFACT_KEY = "dvc-stage-run"
 
 
@@ -164,7 +168,7 @@ def finish(root: str, targets: list[str] | None) -> list[str]:
     return ran_stages(run_dvc(["repro", "--pull", *(targets or [])], Path(root), log))
 
 
-@flow(name="dvc-fanout")
+@flow(name="dvc-fanout", task_runner=ThreadPoolTaskRunner(max_workers=MAX_IN_FLIGHT))
 def fanout(repo: str | None = None, stages: list[str] | None = None, deployment: str = STAGE_DEPLOYMENT) -> dict:
     """Run the pipeline of ``repo`` (default: this checkout; ``stages``: these targets and their
     upstream) as one ``deployment`` run per stage item on the work pool, in DVC's graph order;

@@ -36,8 +36,10 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.deployments import run_deployment
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.dvc_cli import git, push_run_cache_outputs, ran_stages, resolve_root, run_dvc, run_dvc_json
+from flows.fanout import MAX_IN_FLIGHT
 from flows.pipeline import STAGE_RETRIES, STAGE_RETRY_DELAY_S, retry_if_transient
 from quantum_llm.lineage import flatten
 
@@ -210,7 +212,7 @@ def publish(root: str, key: str, tag: str, rows: list[dict[str, object]]) -> str
     return str(out)
 
 
-@flow(name="dvc-sweep")
+@flow(name="dvc-sweep", task_runner=ThreadPoolTaskRunner(max_workers=MAX_IN_FLIGHT))
 def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jobs: int = 2,
           stages: list[str] | None = None, repo: str | None = None, deployment: str | None = None,
           git_remote: str = "origin") -> list[dict[str, object]]:
