@@ -267,7 +267,7 @@ QISA_VARIANTS = ("csa", "qisa", "qisa_paper")
 
 
 class QISAModelParams(_Section):
-    """Shape of the character GPT shared by every attention variant (specs/qisa.md)."""
+    """Shape of the character GPT shared by every attention variant (docs/qisa.md)."""
 
     n_layer: int = Field(6, ge=1, le=64, description="transformer blocks, an integer 1..64 (paper: 6)")
     n_embd: int = Field(16, ge=2, le=4096, description="embedding size d, an integer 2..4096 (paper: 16)")
