@@ -28,6 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -103,11 +104,12 @@ class LowRankCE(torch.autograd.Function):
     def backward(ctx, grad):
         p, xa, b, y = ctx.saved_tensors
         g = p.clone() if ctx.needs_input_grad[0] else p     # p is freed after this backward
-        g[torch.arange(len(y)), y] -= 1
-        g.mul_(grad * ctx.s / len(y))                      # d loss / d delta, times s
-        gxa = g @ b if ctx.needs_input_grad[1] else None
-        gb = g.T @ xa if ctx.needs_input_grad[2] else None
-        gbase = g / ctx.s if ctx.needs_input_grad[0] else None
+        g[torch.arange(len(y)), y] -= 1                    # T * d loss / d logits
+        c = grad / len(y)
+        # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix
+        gxa = (g @ b).mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
+        gb = (g.T @ xa).mul_(c * ctx.s) if ctx.needs_input_grad[2] else None
+        gbase = g * c if ctx.needs_input_grad[0] else None
         return gbase, gxa, gb, None, None
 
 
@@ -122,6 +124,16 @@ class Split:
     @classmethod
     def from_features(cls, f: dict[str, torch.Tensor]) -> Split:
         return cls(f["h"], f["y"], f["line_of"])
+
+
+@contextmanager
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _param_count(params) -> int:
@@ -180,26 +192,44 @@ class Run:
         x = F.dropout(h, self.cfg.dropout, training=True) if train and self.cfg.dropout > 0 else h
         return x @ a.T
 
-    def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Training loss (dropout on) from cached base logits: mean CE of base + s (drop(h) A^T) B^T."""
-        a, b = self.factors()
         return LowRankCE.apply(base, self.xa(h, a, True), b, y, self.cfg.scaling)
 
     def step(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> float:
         self.owner.train()
-        loss = self.loss(h, base, y)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.generator is None:
+            loss = self.loss(h, base, y, *self.factors())
+            loss.backward()
+        else:
+            # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
+            # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
+            # several times faster (OpenMP overhead; measured ~10x on a loaded 2-core machine)
+            with one_thread():
+                a, b = self.factors()
+            la, lb = a.detach().requires_grad_(), b.detach().requires_grad_()
+            loss = self.loss(h, base, y, la, lb)
+            loss.backward()
+            with one_thread():
+                torch.autograd.backward((a, b), (la.grad, lb.grad))
         self.opt.step()
         self.sched.step()
         return loss.item()
 
     @torch.no_grad()
+    def eval_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.owner.eval()
+        return self.factors()
+
+    @torch.no_grad()
     def nll(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, factors=None) -> torch.Tensor:
         """Per-token negative log-likelihood (T,), no dropout."""
         self.owner.eval()
-        a, b = self.factors() if factors is None else factors
-        return adapted_nll(h, base, y, a, b, self.cfg.scaling)
+        if factors is None:
+            with one_thread():
+                factors = self.factors()
+        return adapted_nll(h, base, y, *factors, self.cfg.scaling)
 
     def checkpoint(self, val: float, step: int) -> None:
         if self.best is None or val < self.best[0]:
@@ -209,6 +239,7 @@ class Run:
         self.owner.load_state_dict(self.best[2])
 
     @torch.no_grad()
+    @one_thread()
     def diagnostics(self) -> dict:
         """||delta W|| / ||W|| (Frobenius), the largest change of a source parameter (circuit angle
         or control logit) and the numerical rank of the generated (n_b, n_mlp) chunk matrix."""
@@ -249,11 +280,13 @@ def base_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def evaluate_runs(runs: list[Run], weight: torch.Tensor, split: Split, chunk: int) -> list[float]:
     """Mean validation loss of every run; each chunk's base logits computed once for all runs."""
     sums = [0.0] * len(runs)
+    with one_thread():
+        factors = [r.eval_factors() for r in runs]
     for i in range(0, len(split.y), chunk):
         h, y = split.h[i: i + chunk], split.y[i: i + chunk]
         base = base_logits(h, weight)
         for k, r in enumerate(runs):
-            sums[k] += r.nll(h, base, y).sum().item()
+            sums[k] += r.nll(h, base, y, factors[k]).sum().item()
     return [s / len(split.y) for s in sums]
 
 
