@@ -246,3 +246,16 @@ def test_merge_export_keeps_embeddings_and_logits(tiny_lm, tmp_path):
             "print(m(input_ids=torch.tensor([[1, 2]])).logits.shape)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-1500:]
+
+
+def test_a_run_does_not_depend_on_the_other_runs_of_its_pass(tiny):
+    # dropout masks and initialisation come from the seed alone: the qubits sweep's gated QPA
+    # (trained alone) equals the same row trained beside every other row
+    model, _, lines = tiny
+    sp = _splits(model, lines)
+    w = model.get_output_embeddings().weight.detach()
+    by = {r.name: r for r in rows(2, [2])}
+    cfg = _cfg(steps=6, eval_every=3, dropout=0.1)
+    alone = train_rows(w, sp["train"], sp["val"], [by["qpa_gated"]], cfg)["qpa_gated"].run.factors()
+    shared = train_rows(w, sp["train"], sp["val"], [by["lora_r2"], by["qpa_gated"]], cfg)["qpa_gated"].run.factors()
+    assert all(torch.equal(x, y) for x, y in zip(alone, shared, strict=True))

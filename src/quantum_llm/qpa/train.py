@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -150,6 +149,7 @@ class Run:
         # the same seed for every row: the LoRA rows share A's init per rank; QPA, its ablations
         # and the control share the mapping model (and QPA's rows the circuit angles)
         torch.manual_seed(cfg.seed)
+        self.rng = torch.Generator().manual_seed(cfg.seed + 2)
         self.generator: QPAGenerator | None = None
         if row.method == "lora":
             a = torch.empty(row.rank, d_in)
@@ -188,9 +188,13 @@ class Run:
         return self.generator.factors()["lm_head"]
 
     def xa(self, h: torch.Tensor, a: torch.Tensor, train: bool) -> torch.Tensor:
-        """LoRA's input side: dropout(h) @ A^T, (T, r)."""
-        x = F.dropout(h, self.cfg.dropout, training=True) if train and self.cfg.dropout > 0 else h
-        return x @ a.T
+        """LoRA's input side: dropout(h) @ A^T, (T, r). The dropout masks come from the run's own
+        generator (seeded by the seed alone), so a run does not depend on which other runs share
+        the pass, and every row of a seed sees the same masks."""
+        p = self.cfg.dropout
+        if train and p > 0:
+            h = h * torch.empty_like(h).bernoulli_(1 - p, generator=self.rng) / (1 - p)
+        return h @ a.T
 
     def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Training loss (dropout on) from cached base logits: mean CE of base + s (drop(h) A^T) B^T."""
