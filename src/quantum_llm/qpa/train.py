@@ -86,15 +86,14 @@ class LowRankCE(torch.autograd.Function):
     """Mean cross-entropy of ``base + s * xa @ b^T`` (base: cached base logits, constant) with
     gradients for ``xa`` (T, r) and ``b`` (V, r). Exact; written by hand because autograd's
     version allocates and sweeps the (T, V) logits about twice as often (the V-sized passes are
-    the whole cost of a step): here one addmm, one logsumexp, an in-place softmax kept for the
+    the whole cost of a step): here one addmm, one log-softmax, an in-place exp kept for the
     backward, and two rank-r products."""
 
     @staticmethod
     def forward(ctx, base, xa, b, y, s):
-        z = torch.addmm(base, xa, b.T, alpha=s)            # the adapted logits, one pass
-        lse = torch.logsumexp(z, 1)
-        loss = (lse - z.gather(1, y[:, None]).squeeze(1)).mean()
-        z.sub_(lse[:, None]).exp_()                        # softmax, in place
+        z = torch.log_softmax(torch.addmm(base, xa, b.T, alpha=s), 1)   # adapted log-probabilities
+        loss = -z.gather(1, y[:, None]).mean()
+        z.exp_()                                           # softmax, in place
         ctx.save_for_backward(z, xa, b, y)
         ctx.s = s
         return loss
@@ -209,7 +208,7 @@ class Run:
         else:
             # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
             # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
-            # several times faster (OpenMP overhead; measured ~10x on a loaded 2-core machine)
+            # several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine)
             with one_thread():
                 a, b = self.factors()
             la, lb = a.detach().requires_grad_(), b.detach().requires_grad_()
@@ -217,7 +216,8 @@ class Run:
             loss.backward()
             with one_thread():
                 torch.autograd.backward((a, b), (la.grad, lb.grad))
-        self.opt.step()
+        with one_thread():   # the optimizer's small element-wise updates, too
+            self.opt.step()
         self.sched.step()
         return loss.item()
 
