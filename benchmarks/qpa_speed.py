@@ -8,7 +8,7 @@
 - the time to generate all LoRA weights on qsim (exact probabilities + mapping model + gate;
   target < 10 ms).
 
-    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 128] [--repeats 15]
+    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 64] [--repeats 15]
 
 Steps are interleaved (full, cached LoRA, cached QPA, ...) and the median of each is reported,
 so load on a noisy machine affects all of them alike. Uses models/base's lm_head and the cached
@@ -80,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qubits", type=int, default=7)
     ap.add_argument("--layers", type=int, default=8)
-    ap.add_argument("--batch-tokens", type=int, default=128)
+    ap.add_argument("--batch-tokens", type=int, default=64, help="qpa.batch_tokens of the default profile")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--grid-runs", type=int, default=21, help="runs sharing a batch (rows x learning rates)")
     ap.add_argument("--base", type=Path, default=Path("models/base"))
