@@ -1,12 +1,18 @@
-"""QPA speed: training-step time of QPA over the LoRA baseline on the same batch, and the time
-to generate all LoRA weights (circuit + mapping model), in one run.
+"""QPA speed on the training path the pipeline uses (lm_head only, cached base logits), in one run:
 
-    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 256] [--repeats 15]
+- the speed-up of the cached-base-logit step (base logits of the batch given, the run adds its
+  rank-r delta; exact) over the full step (the 49152 x 576 output product recomputed, as PEFT's
+  LoRA layer does), per run and per step of the whole grid (rows x learning rates sharing one
+  batch: the full path pays the output product once per run, the cached path once per batch);
+- the gated-QPA step / LoRA r4 step ratio on the cached path (target <= 1.10);
+- the time to generate all LoRA weights on qsim (exact probabilities + mapping model + gate;
+  target < 10 ms).
 
-The two methods' steps are interleaved (lora, qpa, control, lora, ...) and the median of each is
-reported, so load on a noisy machine affects all of them alike. Uses models/base's lm_head and
-the cached features in data/features/qpa when present, else random features of the same shape.
-Targets (issue #4): QPA step / LoRA step <= 1.15; weight generation < 10 ms on CPU.
+    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 64] [--repeats 15]
+
+Steps are interleaved (full, cached LoRA, cached QPA, ...) and the median of each is reported,
+so load on a noisy machine affects all of them alike. Uses models/base's lm_head and the cached
+features in data/features/qpa when present, else random tensors of the same shape.
 """
 
 import argparse
@@ -15,8 +21,9 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from quantum_llm.qpa.train import TrainConfig, Trainer
+from quantum_llm.qpa.train import Run, TrainConfig, base_logits, one_thread, rows
 
 
 def median_ms(f, repeats: int) -> float:
@@ -28,16 +35,17 @@ def median_ms(f, repeats: int) -> float:
     return 1e3 * statistics.median(ts)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--qubits", type=int, default=7)
-    ap.add_argument("--layers", type=int, default=8)
-    ap.add_argument("--batch-tokens", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--base", type=Path, default=Path("models/base"))
-    ap.add_argument("--features", type=Path, default=Path("data/features/qpa/train.safetensors"))
-    args = ap.parse_args()
-    torch.manual_seed(0)
+def full_step(run: Run, weight: torch.Tensor, h: torch.Tensor, y: torch.Tensor) -> None:
+    """The same update with the output product recomputed (autograd, PEFT's LoRA forward)."""
+    a, b = run.factors()
+    logits = h @ weight.T + run.cfg.scaling * run.xa(h, a, True) @ b.T
+    loss = F.cross_entropy(logits, y)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+
+
+def inputs(args):
     if (args.base / "config.json").is_file():
         from quantum_llm.qpa.io import output_weight
         weight = output_weight(args.base)
@@ -46,34 +54,69 @@ def main() -> None:
     if args.features.is_file():
         from safetensors.torch import load_file
         f = load_file(str(args.features))
-        h, y = f["h"][: args.batch_tokens], f["y"][: args.batch_tokens]
-    else:
-        h, y = torch.randn(args.batch_tokens, weight.shape[1]), torch.randint(0, weight.shape[0], (args.batch_tokens,))
-    trainers = {m: Trainer(weight, TrainConfig(method=m, steps=10**6, batch_tokens=args.batch_tokens, lr=1e-4, seed=0,
-                                               rank=4, alpha=8.0, dropout=0.05, n_qubits=args.qubits, layers=args.layers))
-                for m in ("lora", "qpa", "control")}
-    for t in trainers.values():  # warm-up
-        t.step(h, y)
-    times = {m: [] for m in trainers}
+        return weight, f["h"][: args.batch_tokens], f["y"][: args.batch_tokens]
+    return weight, torch.randn(args.batch_tokens, weight.shape[1]), torch.randint(0, weight.shape[0], (args.batch_tokens,))
+
+
+def qsim_generation_ms(run: Run, repeats: int) -> float:
+    from quantum_llm.quantum.backends import make_backend
+
+    gen = run.generator
+    cs = gen.probs.circuit_spec
+    theta = gen.probs.theta.detach().double().numpy()
+    backend = make_backend("qsim", cpu_threads=1)
+
+    @torch.no_grad()
+    def once():
+        p = backend.probabilities(cs.circuit, theta, cs.weight_symbols, qubits=cs.qubits)[0]
+        with one_thread():   # as in training: the mapping model's small products on one thread
+            return gen.factors(gen.generate_from_probs(torch.as_tensor(p, dtype=torch.float32)))
+
+    once()
+    return median_ms(once, repeats)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--qubits", type=int, default=7)
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--batch-tokens", type=int, default=64, help="qpa.batch_tokens of the default profile")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--grid-runs", type=int, default=21, help="runs sharing a batch (rows x learning rates)")
+    ap.add_argument("--base", type=Path, default=Path("models/base"))
+    ap.add_argument("--features", type=Path, default=Path("data/features/qpa/train.safetensors"))
+    args = ap.parse_args()
+    weight, h, y = inputs(args)
+    cfg = TrainConfig(steps=10**6, batch_tokens=args.batch_tokens, lrs=(1e-4,), seed=0, scaling=2.0, dropout=0.05,
+                      n_qubits=args.qubits, layers=args.layers)
+    by = {r.name: r for r in rows(4, [4])}
+    lora, qpa, full = Run(by["lora_r4"], 1e-4, cfg, weight), Run(by["qpa_gated"], 1e-4, cfg, weight), \
+        Run(by["lora_r4"], 1e-4, cfg, weight)
+    jobs = {"full LoRA r4 (output product recomputed)": lambda: full_step(full, weight, h, y),
+            "cached base logits (once per batch)": lambda: base_logits(h, weight),
+            "cached LoRA r4": lambda: lora.step(h, base, y),
+            "cached gated QPA": lambda: qpa.step(h, base, y)}
+    base = base_logits(h, weight)
+    for f in jobs.values():   # warm-up
+        f()
+    times = {k: [] for k in jobs}
     for _ in range(args.repeats):
-        for m, t in trainers.items():
+        for k, f in jobs.items():
             t0 = time.perf_counter()
-            t.step(h, y)
-            times[m].append(time.perf_counter() - t0)
-    med = {m: 1e3 * statistics.median(v) for m, v in times.items()}
-    gen = trainers["qpa"].generator
-    with torch.no_grad():
-        gen_ms = median_ms(gen, max(args.repeats, 30))
-        probs_ms = median_ms(gen.probs, max(args.repeats, 30))
-    print(f"QPA speed: N = {args.qubits} qubits, L = {args.layers}, lm_head {tuple(weight.shape)}, "
-          f"batch {args.batch_tokens} tokens, median of {args.repeats} interleaved steps, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'method':<10}{'step ms':>10}{'/ LoRA':>10}")
-    for m in trainers:
-        print(f"{m:<10}{med[m]:>10.1f}{med[m] / med['lora']:>10.3f}")
-    print(f"weight generation (all {gen.spec.m:,} LoRA weights): {gen_ms:.2f} ms "
-          f"(circuit on the torch simulator: {probs_ms:.2f} ms)  target < 10 ms")
-    print(f"QPA step / LoRA step = {med['qpa'] / med['lora']:.3f}  target <= 1.15")
+            f()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+    f_ms, b_ms, l_ms, q_ms = med.values()
+    print(f"QPA speed: N = {args.qubits} qubits, L = {args.layers}, lm_head {tuple(weight.shape)}, batch "
+          f"{args.batch_tokens} tokens, median of {args.repeats} interleaved repeats, {torch.get_num_threads()} threads")
+    for k, v in med.items():
+        print(f"  {k:<45}{v:>9.1f} ms")
+    grid_full, grid_cached = args.grid_runs * f_ms, b_ms + args.grid_runs * l_ms
+    print(f"cached-path speed-up per run step: {f_ms / l_ms:.2f}x; per grid step ({args.grid_runs} runs on one batch): "
+          f"{grid_full / grid_cached:.2f}x ({grid_full:.0f} ms -> {grid_cached:.0f} ms)")
+    print(f"QPA step / LoRA step (cached path) = {q_ms / l_ms:.3f}  target <= 1.10")
+    print(f"qsim weight generation (all {qpa.generator.spec.m:,} LoRA weights, exact probabilities + mapping + gate): "
+          f"{qsim_generation_ms(qpa, max(args.repeats, 30)):.2f} ms  target < 10 ms")
 
 
 if __name__ == "__main__":

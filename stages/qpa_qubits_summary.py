@@ -1,7 +1,7 @@
-"""Stage qpa_qubits_summary: QPA perplexity vs qubits. Collects every qpa_qubits@<N> point
-(qpa.sweep_qubits) and the default pipeline's own point (N = top-level ``qubits``, train_qpa@0
-scored by evaluate_qpa on qsim-exact weights; added when N is not in the sweep), with LoRA and the
-base model for reference, into metrics/qpa/qubits.json and metrics/qpa/ppl_vs_qubits.png."""
+"""Stage qpa_qubits_summary: gated-QPA perplexity vs qubits. Collects every qpa_qubits@<N> point
+(qpa.sweep_qubits) and the default pipeline's own point (N = top-level ``qubits``: the gated QPA of
+train_qpa@0 scored by evaluate_qpa on qsim-exact weights; added when N is not in the sweep), with
+LoRA r4 and the base model for reference, into metrics/qpa/qubits.json and metrics/qpa/ppl_vs_qubits.png."""
 
 import argparse
 import json
@@ -12,13 +12,13 @@ from quantum_llm.io import pyplot, save_png, write_json
 from quantum_llm.lineage import build_manifest, lineage_block
 from quantum_llm.stage import InputError, run_stage
 
-PROTOCOL = ("QPA trained with seed 0 at each qubit count N (qpa.sweep_qubits; same data, steps, batch, lr and "
-            "LoRA layers as train_qpa; circuit = circuits.qpa_layers x (RY column + CNOT {conn}); n_mlp = "
-            "ceil(m / 2**N)). ppl_masked: WikiText-2 test, first qpa.test_lines lines, next-token loss over real "
-            "tokens only. Sweep points use the weights the torch simulator generates from exact probabilities "
-            "(equal to qsim exact within 1e-7); the point with source 'train_qpa@0' is the default pipeline's "
-            "run scored on qsim-exact weights. lora_ppl_masked: the LoRA baseline, seed 0 (mean over qpa.seeds "
-            "in lora_ppl_masked_mean). trainable_params: QNN angles + mapping model; lora_params: LoRA's m.")
+PROTOCOL = ("Gated QPA trained with seed 0 at each qubit count N (qpa.sweep_qubits; same data, batches, steps and "
+            "learning-rate grid as train_qpa, best validation kept; circuit = circuits.qpa_layers x (RY column + "
+            "CNOT {conn}); n_mlp = ceil(m / 2**N)). ppl: WikiText-2 test, first qpa.test_lines lines, next-token "
+            "loss over real tokens. Sweep points use the weights the torch simulator generates from exact "
+            "probabilities; the point with source 'train_qpa@0' is the default pipeline's gated QPA scored on "
+            "qsim-exact weights. lora_ppl: LoRA r4, seed 0 (mean over qpa.seeds in lora_ppl_mean). "
+            "trainable_params: QNN angles + mapping model + gate; lora_params: LoRA's m.")
 
 
 def _read(path: Path, stage: str) -> dict:
@@ -31,15 +31,15 @@ def plot(doc: dict, out: Path) -> None:
     plt = pyplot()
     pts = doc["points"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot([p["qubits"] for p in pts], [p["ppl_masked"] for p in pts], marker="o", label="QPA (seed 0)")
+    ax.plot([p["qubits"] for p in pts], [p["ppl"] for p in pts], marker="o", label="gated QPA (seed 0)")
     for p in pts:
-        ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl_masked"]), fontsize=7,
+        ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl"]), fontsize=7,
                     textcoords="offset points", xytext=(0, 6), ha="center")
-    ax.axhline(doc["lora_ppl_masked"], linestyle="--", label="LoRA (seed 0)")
-    ax.axhline(doc["base_ppl_masked"], linestyle=":", color="gray", label="base model")
-    ax.set_xlabel("qubits N (labels: trainable parameters as % of LoRA's)")
-    ax.set_ylabel("test perplexity (padding masked)")
-    ax.set_title("QPA: perplexity vs qubits")
+    ax.axhline(doc["lora_ppl"], linestyle="--", label="LoRA r4 (seed 0)")
+    ax.axhline(doc["base_ppl"], linestyle=":", color="gray", label="base model")
+    ax.set_xlabel("qubits N (labels: trainable parameters as % of LoRA r4's)")
+    ax.set_ylabel("test perplexity")
+    ax.set_title("Gated QPA: perplexity vs qubits")
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_png(fig, out, dpi=120)  # atomic: a crash never leaves a half-written plot
@@ -49,33 +49,31 @@ def main(args: argparse.Namespace) -> None:
     shared, p, circ = load_shared(), load_section("qpa"), load_section("circuits")
     points = [dict(_read(args.points / str(n) / "point.json", f"qpa_qubits@{n}"), source=f"qpa_qubits@{n}")
               for n in p.sweep_qubits]
-    runs = _read(args.eval_runs, "evaluate_qpa")["runs"]
+    rows = _read(args.summary, "evaluate_qpa")["rows"]
 
-    def ppl(variant: str, seed: int) -> dict:
-        row = next((r for r in runs if r["variant"] == variant and r["seed"] == seed), None)
-        if row is None:
-            raise InputError(f"{args.eval_runs} has no {variant} run for seed {seed}; run `dvc repro evaluate_qpa`")
-        return row
+    def ppl(row: str, seed: int) -> float:
+        try:
+            return rows[row]["ppl_per_seed"][str(seed)]
+        except KeyError:
+            raise InputError(f"{args.summary} has no {row} run for seed {seed}; run `dvc repro evaluate_qpa`") from None
 
-    lora = [r["ppl_masked"] for r in runs if r["variant"] == "lora"]
     if shared.qubits not in p.sweep_qubits:
-        own, gen = ppl("qpa_exact", 0), _read(args.qpa_run / "generator.json", "train_qpa@0")
-        m = sum(p.rank * (t["d_in"] + t["d_out"]) for t in gen["spec"]["targets"])
-        points.append({"qubits": shared.qubits, "ppl_masked": own["ppl_masked"], "ppl_padded": own["ppl_padded"],
-                       "trainable_params": own["trainable"], "lora_params": m, "ratio_to_lora": own["trainable"] / m,
-                       "circuit_hash": gen["circuit_hash"], "seed": 0, "source": "train_qpa@0",
+        gen = _read(args.qpa_run / "generator.json", "train_qpa@0")
+        m = sum(gen["spec"]["rank"] * (t["d_in"] + t["d_out"]) for t in gen["spec"]["targets"])
+        n_params = rows["qpa_gated"]["trainable_params"]
+        points.append({"qubits": shared.qubits, "row": "qpa_gated", "ppl": ppl("qpa_gated_qsim_exact", 0),
+                       "trainable_params": n_params, "lora_params": m, "ratio_to_lora": n_params / m,
+                       "circuit_hash": gen["circuit_hash"], "seed": 0, "lr": gen["lr"], "source": "train_qpa@0",
                        "weights": "qsim exact"})
     points.sort(key=lambda q: q["qubits"])
-    doc = {"protocol": PROTOCOL.format(conn=circ.qpa_connectivity), "target_modules": p.target_modules,
-           "points": points, "lora_ppl_masked": ppl("lora", 0)["ppl_masked"],
-           "lora_ppl_masked_mean": sum(lora) / len(lora), "base_ppl_masked": ppl("base", 0)["ppl_masked"]}
+    doc = {"protocol": PROTOCOL.format(conn=circ.qpa_connectivity), "points": points,
+           "lora_ppl": ppl("lora_r4", 0), "lora_ppl_mean": rows["lora_r4"]["ppl"]["mean"], "base_ppl": ppl("base", 0)}
     # lineage for the report: params of this sweep, the data (the features evaluate_qpa scored), commit;
     # each point carries its own circuit_hash; this block has no 'created'
-    eval_manifest = _read(args.eval_runs.parent / "manifest.json", "evaluate_qpa")
+    eval_manifest = _read(args.eval_manifest, "evaluate_qpa")
     # params: exactly those the stage declares in dvc.yaml, so the hash changes when it re-runs
     manifest = build_manifest("qpa_qubits_summary", {
-        "qubits": shared.qubits, "qpa.sweep_qubits": p.sweep_qubits, "qpa.target_modules": p.target_modules,
-        "qpa.rank": p.rank, "circuits.qpa_connectivity": circ.qpa_connectivity}, [])
+        "qubits": shared.qubits, "qpa.sweep_qubits": p.sweep_qubits, "circuits.qpa_connectivity": circ.qpa_connectivity}, [])
     doc["lineage"] = lineage_block(manifest, keys=("params_hash", "git"),
                                    data_hash=eval_manifest["inputs"].get("data/features/qpa/manifest.json"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +84,9 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--points", type=Path, required=True, help="models/qpa/qubits (holds <N>/point.json)")
-    parser.add_argument("--eval-runs", type=Path, required=True, help="metrics/qpa/eval/runs.json")
-    parser.add_argument("--qpa-run", type=Path, required=True, help="models/qpa/train/qpa-0 (its generator.json)")
+    parser.add_argument("--summary", type=Path, required=True, help="metrics/qpa/summary.json")
+    parser.add_argument("--eval-manifest", type=Path, required=True, help="metrics/qpa/eval/manifest.json")
+    parser.add_argument("--qpa-run", type=Path, required=True, help="models/qpa/train/0/qpa_gated (its generator.json)")
     parser.add_argument("--out", type=Path, required=True, help="metrics/qpa/qubits.json")
     parser.add_argument("--plot", type=Path, required=True, help="metrics/qpa/ppl_vs_qubits.png")
     run_stage(main, parser)

@@ -9,7 +9,6 @@ key, the value and what is allowed. Stage entry points turn it into a non-zero e
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 import re
 from pathlib import Path
@@ -202,42 +201,54 @@ class BaseModelParams(_Section):
 
 # ---------------------------------------------------------------- QPA
 class QPAParams(_Section):
-    """QPA (specs/qpa.md), its LoRA baseline and the classical control: same modules, rank,
-    data, steps, batch, learning rate and seeds for all three. The QNN's width is the top-level
-    ``qubits``; its depth and connectivity live in the ``circuits`` section."""
+    """QPA (docs/qpa.md), its PEFT LoRA baselines, the classical control and the ablations, all on
+    the output layer (lm_head) of the frozen base model: the same data, batches, steps, seeds and
+    learning-rate grid for every row. The QNN's width is the top-level ``qubits``; its depth and
+    connectivity live in the ``circuits`` section."""
 
-    target_modules: list[str] = Field(["lm_head"], min_length=1, description="modules to adapt, by the last part of their name (e.g. lm_head, q_proj, v_proj); lm_head alone trains on cached hidden states, anything else with full backprop")
-    rank: int = Field(4, ge=1, le=256, description="LoRA rank r, an integer 1..256")
-    alpha: float = Field(8.0, gt=0, description="LoRA alpha (scaling = alpha / r; official: 2r), > 0")
+    rank: int = Field(4, ge=1, le=256, description="LoRA rank r of the reference baseline and of the QPA-generated LoRA, 1..256")
+    lora_ranks: list[int] = Field([4, 2, 1], min_length=1, description="ranks of the PEFT LoRA baseline rows; must include rank (the reference)")
+    scaling: float = Field(2.0, gt=0, description="LoRA alpha / r for every rank (official: alpha = 2r, i.e. 2), > 0")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout, in [0, 1)")
     activation: Literal["none", "relu", "gelu", "tanh"] = Field("none", description="mapping-model activation; none = the paper")
-    train_tokens: int = Field(4096, ge=16, description="next-token targets cached for training (first lines of the train split), >= 16")
-    test_lines: int = Field(16, ge=1, description="test lines evaluated (first lines of the test split), >= 1")
-    padded_length: int = Field(512, ge=8, le=131072, description="test lines are padded to this length (paper: 512)")
-    steps: int = Field(40, ge=1, description="optimizer steps, >= 1")
-    batch_tokens: int = Field(256, ge=1, description="next-token targets per step, >= 1")
-    lr: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate with linear decay, in (0, 1]")
-    val_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the cached training targets, in (0, 1)")
-    eval_every: int = Field(10, ge=1, description="steps between validation losses, >= 1")
+    train_tokens: int = Field(16384, ge=16, description="training targets (first whole lines of the training corpus), >= 16")
+    val_tokens: int = Field(1024, ge=1, description="validation targets (whole lines after the training lines), >= 1")
+    test_lines: int = Field(64, ge=1, description="test lines evaluated (first lines of the test corpus), >= 1")
+    steps: int = Field(64, ge=1, description="optimizer steps per run, >= 1")
+    batch_tokens: int = Field(64, ge=1, description="next-token targets per step, >= 1")
+    lrs: list[float] = Field([1e-3, 3e-3, 1e-2], min_length=1, description="AdamW learning-rate grid (linear decay), the same for every row, each in (0, 1]")
+    eval_every: int = Field(16, ge=1, description="steps between validation losses (checkpoint candidates), >= 1")
     shots: list[int] = Field([100, 1000, 10000], description="finite-shot weight generations on qsim, each >= 1")
     noise: list[float] = Field([0.001, 0.01], description="depolarising probabilities for noisy generation, each in [0, 0.75]")
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="training seeds (the DVC matrix), distinct integers >= 0")
-    sweep_qubits: list[int] = Field([4, 6, 10], min_length=1, description=f"QNN widths N of the perplexity-vs-qubits sweep (stage qpa_qubits, seed 0), distinct integers 1..{MAX_QUBITS}")
+    bootstrap_resamples: int = Field(10000, ge=100, description="bootstrap resamples over test lines, >= 100")
+    sweep_qubits: list[int] = Field([4, 10], min_length=1, description=f"QNN widths N of the perplexity-vs-qubits sweep (stage qpa_qubits, seed 0), distinct integers 1..{MAX_QUBITS}")
+
+    @field_validator("lrs")
+    @classmethod
+    def _lrs(cls, v: list[float]) -> list[float]:
+        if len(set(v)) != len(v) or any(not 0 < x <= 1 for x in v):
+            raise ValueError("lrs must be distinct learning rates in (0, 1]")
+        return v
+
+    @field_validator("lora_ranks")
+    @classmethod
+    def _lora_ranks(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 1 <= k <= 256 for k in v):
+            raise ValueError("lora_ranks must be distinct integers in 1..256")
+        return v
+
+    @model_validator(mode="after")
+    def _reference(self):
+        if self.rank not in self.lora_ranks:
+            raise ValueError(f"lora_ranks {self.lora_ranks} must include rank {self.rank} (the reference LoRA row)")
+        return self
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v) or any(s < 0 for s in v) or 0 not in v:
             raise ValueError("seeds must be distinct integers >= 0 and include 0 (merge_export exports seed 0)")
-        return v
-
-    @field_validator("target_modules")
-    @classmethod
-    def _targets(cls, v: list[str]) -> list[str]:
-        # names are checked against the base model's Linear modules by the train stages
-        if len(set(v)) != len(v) or any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) for t in v):
-            raise ValueError("target_modules must be distinct module names (last part of a Linear module's name, "
-                             "e.g. lm_head, q_proj, v_proj)")
         return v
 
     @field_validator("sweep_qubits")
@@ -658,47 +669,6 @@ def check_readout(shared: SharedParams, circuits: CircuitsParams, path: Path) ->
                           f"or raise qubits (-S circuits.main_readout=<value>).")
 
 
-def _base_config(source: str) -> Path | None:
-    """The base model's config.json, if it can be read without loading the model."""
-    candidates = [Path(source[len(PATH_SCHEME):]) / "config.json"] if source.startswith(PATH_SCHEME) else []
-    candidates.append(Path("models/base/config.json"))  # the materialised base model (base_model stage)
-    return next((c for c in candidates if c.is_file()), None)
-
-
-@functools.cache
-def _linear_names(config_json: str, _mtime: float) -> tuple[str, ...]:
-    """Last name parts of the Linear modules of the architecture in ``config_json``, built on the
-    meta device (no weights, well under a second for a 135M model)."""
-    import torch
-    from torch import nn
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    cfg = AutoConfig.from_pretrained(str(Path(config_json).parent), local_files_only=True)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(cfg)
-    return tuple(sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}))
-
-
-def check_target_modules(base: BaseModelParams, qpa: QPAParams, path: Path) -> None:
-    """Unknown ``qpa.target_modules`` fail here, not after a stage has loaded the model. Needs the
-    base model's config.json (a path: source, or models/base after the base_model stage); without
-    one the train stages check the names when they load the model."""
-    if all(t == "lm_head" for t in qpa.target_modules):
-        return  # every causal LM has an lm_head Linear
-    cfg = _base_config(base.source)
-    if cfg is None:
-        return
-    try:
-        valid = _linear_names(str(cfg.resolve()), cfg.stat().st_mtime)
-    except Exception as e:  # noqa: BLE001 - an unreadable config is the stage's problem, reported there
-        log.debug("cannot list the Linear modules of %s: %s", cfg, e)
-        return
-    bad = [t for t in qpa.target_modules if t not in valid]
-    if bad:
-        raise ParamsError(f"{path}: qpa.target_modules = {list(qpa.target_modules)} is invalid: {bad} name no "
-                          f"Linear module of the base model ({cfg}). Use some of: {', '.join(valid)}.")
-
-
 def load_shared(path: str | Path = PARAMS_FILE) -> SharedParams:
     path = Path(path)
     raw = read_params(path)
@@ -727,5 +697,4 @@ def validate_all(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     for key, model in SECTIONS.items():
         out[key] = validate(model, _lookup(raw, key, path), key, path)
     check_readout(out[""], out["circuits"], path)
-    check_target_modules(out["base_model"], out["qpa"], path)
     return out

@@ -1,15 +1,9 @@
-"""PEFT LoRA plumbing shared by the LoRA baseline, QPA and the classical control.
+"""PEFT LoRA plumbing shared by every QPA row: saving trained or generated factors as ordinary
+PEFT adapter folders (``adapter_model.safetensors`` + ``adapter_config.json``) and reading them back.
 
-All three use the same PEFT LoRA layers (same modules, rank, alpha, dropout). The baseline
-trains their ``lora_A`` / ``lora_B`` parameters; QPA and the control leave them untouched and
-substitute generated tensors with ``torch.func.functional_call``, so gradients flow from the
-loss through PEFT's own LoRA forward into the generator. Saved adapters are ordinary PEFT
-folders (``adapter_model.safetensors`` + ``adapter_config.json``).
-
-When only ``lm_head`` is adapted the backbone is frozen and its output does not change, so
-training runs on cached final hidden states through :class:`HeadOnly`, whose attribute name
-``lm_head`` makes its adapter keys identical to the full model's. Any other target modules are
-adapted on the whole model (full backprop); :func:`linear_names` lists the valid names.
+Only ``lm_head`` is adapted: :class:`HeadOnly` (the frozen output layer on cached final hidden
+states, attribute name ``lm_head``, so its adapter keys are the full model's) is the PEFT model
+the adapters are written with, and the oracle the cached-logit training path is tested against.
 """
 
 from __future__ import annotations
@@ -89,61 +83,12 @@ def save_adapter(folder: str | Path, peft_model: PeftModel,
     peft_model.save_pretrained(str(folder), save_embedding_layers=False)
 
 
-def trained_factors(peft_model: PeftModel) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    out = {}
-    params = dict(peft_model.named_parameters())
-    for t in lora_targets(peft_model):
-        na, nb = param_names(t.name)
-        out[t.name] = (params[na].detach(), params[nb].detach())
-    return out
-
-
-def merged_weight(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
-    """PEFT's merge: W + scaling * B @ A."""
-    return weight + scaling * (b @ a)
-
-
-def linear_names(model: nn.Module) -> list[str]:
-    """The names ``target_modules`` may use: last components of the model's Linear modules."""
-    return sorted({name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, nn.Linear)})
-
-
-def check_targets(model: nn.Module, targets: list[str]) -> None:
-    """Raise a one-line ParamsError when a target names no Linear module of ``model``."""
-    from ..config import ParamsError
-
-    valid = linear_names(model)
-    bad = [t for t in targets if t not in valid]
-    if bad:
-        raise ParamsError(f"qpa.target_modules: {bad} name no Linear module of the base model "
-                          f"(valid: {', '.join(valid)})")
-
-
-def is_head_only(targets) -> bool:
-    return list(targets) == ["lm_head"]
-
-
 def skeleton(base_dir: str | Path, targets: list[str], rank: int, alpha: float, dropout: float,
-             shape: tuple[int, int] | None = None) -> PeftModel:
-    """A PEFT-wrapped model to write adapter folders with: HeadOnly (zeros of ``shape`` = (d_out,
-    d_in)) when only lm_head is adapted, otherwise the base model itself."""
-    cfg = lora_config(rank, alpha, dropout, targets)
-    if is_head_only(targets):
-        return wrap(HeadOnly(torch.zeros(shape)), cfg)
-    from transformers import AutoModelForCausalLM
-
-    return wrap(AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, local_files_only=True), cfg)
-
-
-def load_all_factors(folder: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
-    """({module name: (A, B)}, scaling) of every adapted module of a saved PEFT adapter folder."""
-    from safetensors.torch import load_file
-
-    cfg = LoraConfig.from_pretrained(str(folder))
-    t = load_file(str(Path(folder) / "adapter_model.safetensors"))
-    names = sorted(k.removeprefix(PEFT_PREFIX).removesuffix(".lora_A.weight") for k in t if k.endswith(".lora_A.weight"))
-    return ({n: (t[f"{PEFT_PREFIX}{n}.lora_A.weight"], t[f"{PEFT_PREFIX}{n}.lora_B.weight"]) for n in names},
-            cfg.lora_alpha / cfg.r)
+             shape: tuple[int, int]) -> PeftModel:
+    """A PEFT-wrapped HeadOnly (zeros of ``shape`` = (d_out, d_in)) to write lm_head adapter folders with."""
+    if list(targets) != ["lm_head"]:
+        raise ValueError(f"only lm_head is adapted, got {targets}")
+    return wrap(HeadOnly(torch.zeros(shape)), lora_config(rank, alpha, dropout, targets))
 
 
 def load_factors(folder: str | Path, target: str = "lm_head") -> tuple[torch.Tensor, torch.Tensor, float]:

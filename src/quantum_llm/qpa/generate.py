@@ -1,8 +1,10 @@
 """Quantum-weight generation: the trained QNN runs on a circuit simulator (the generate_qpa
 stage uses qsim, with ``simulator.cpu_threads``, ``use_gpu``, ``trajectories`` and ``seed``),
 exactly, with finite shots, or with depolarising gate noise, and its probabilities feed the
-trained mapping model. The torch simulator is only used for training; with exact
-probabilities the generated weights must equal the torch-trained ones (checked by the stage)."""
+trained mapping model (and, for the gated QPA, its trained gate on lora_B). The torch simulator
+is only used for training; with exact probabilities the generated weights must equal the
+torch-trained ones (checked by the stage). Variant names: ``qsim_exact``, ``shots_<k>``,
+``noise_<p>``."""
 
 from __future__ import annotations
 
@@ -38,13 +40,13 @@ def generate(gen: QPAGenerator, exact: Backend, sampler: Backend, noisy: dict[fl
             return backend.probabilities(cs.circuit, theta, cs.weight_symbols, qubits=cs.qubits)[0]
         return backend.sample(cs.circuit, k, theta, cs.weight_symbols, qubits=cs.qubits)[0] / k
 
-    probs = {"qpa_exact": run(exact)}
-    probs.update({f"qpa_shots_{k}": run(sampler, k) for k in shots})
-    probs.update({f"qpa_noise_{p:g}": run(b) for p, b in noisy.items()})
+    probs = {"qsim_exact": run(exact)}
+    probs.update({f"shots_{k}": run(sampler, k) for k in shots})
+    probs.update({f"noise_{p:g}": run(b) for p, b in noisy.items()})
     flat = {v: gen.generate_from_probs(torch.as_tensor(p, dtype=torch.float32)) for v, p in probs.items()}
     torch_p, torch_flat = src().double().numpy(), gen()
-    out = Generated(flat, probs, float(np.abs(probs["qpa_exact"] - torch_p).max()),
-                    float((flat["qpa_exact"] - torch_flat).abs().max()))
+    out = Generated(flat, probs, float(np.abs(probs["qsim_exact"] - torch_p).max()),
+                    float((flat["qsim_exact"] - torch_flat).abs().max()))
     log.info("exact %s vs torch: max |dp| = %.2e, max |dw| = %.2e", type(exact).__name__,
              out.max_abs_prob_diff, out.max_abs_weight_diff)
     return out

@@ -1,4 +1,4 @@
-"""QPA's quantum parameter generator (specs/qpa.md): a QNN plus a mapping model that together
+"""QPA's quantum parameter generator (docs/qpa.md): a QNN plus a mapping model that together
 generate every LoRA parameter of the adapted modules.
 
     theta --QNN--> p (2**N probabilities) --transform--> x --[s_i, x_i] mapping model-->
@@ -9,6 +9,12 @@ differentiable torch simulator; what trains) or :class:`LearnedProbabilities` (t
 control the paper lacks: a learnable softmax vector of the same size, same transform and
 mapping model). ``generate_from_probs`` lets the ``generate`` stage feed probabilities from
 qsim (exact or sampled) into the same mapping model.
+
+``gate=True`` (this project's deviation, not in the paper): a learnable scalar g, starting at 0,
+multiplies every generated lora_B, so the adapted model starts exactly at the base model (the
+paper's generator starts far from it) and still trains (d loss / d g is not zero at g = 0).
+The mapping model is built before the probability source, so QPA and the classical control
+built after the same ``torch.manual_seed`` start from the same mapping model.
 """
 
 from __future__ import annotations
@@ -131,26 +137,32 @@ class LearnedProbabilities(nn.Module):
 class QPAGenerator(nn.Module):
     """Generates the flat LoRA parameter vector (m,) and slices it into PEFT-shaped factors."""
 
-    def __init__(self, spec: GeneratorSpec, source: str = "circuit"):
+    def __init__(self, spec: GeneratorSpec, source: str = "circuit", gate: bool = False):
         super().__init__()
         self.spec = spec
         self.source_kind = source
-        self.probs = CircuitProbabilities(spec) if source == "circuit" else LearnedProbabilities(spec)
+        # mapping first: the same seed gives QPA and the control the same mapping model
         self.mapping = MappingModel(spec.n_qubits, spec.n_mlp, spec.activation)
+        self.probs = CircuitProbabilities(spec) if source == "circuit" else LearnedProbabilities(spec)
+        self.gate = nn.Parameter(torch.zeros(())) if gate else None
         self.register_buffer("codes", bitstrings(spec.n_qubits, spec.n_b), persistent=False)
+
+    def chunk_matrix(self, p: torch.Tensor) -> torch.Tensor:
+        """Probabilities (2**N,) -> the mapping model's (n_b, n_mlp) output, before flattening."""
+        x = transform(p, self.spec.n_qubits, self.spec.n_b)                   # (n_b,)
+        return self.mapping(torch.cat([self.codes, x.unsqueeze(1)], 1))
 
     def generate_from_probs(self, p: torch.Tensor) -> torch.Tensor:
         """Probabilities (2**N,) -> flat LoRA vector (m,)."""
-        x = transform(p, self.spec.n_qubits, self.spec.n_b)                   # (n_b,)
-        chunks = self.mapping(torch.cat([self.codes, x.unsqueeze(1)], 1))     # (n_b, n_mlp)
-        flat = chunks.flatten()[: self.spec.m]
+        flat = self.chunk_matrix(p).flatten()[: self.spec.m]
         return flat - flat.mean()
 
     def forward(self) -> torch.Tensor:
         return self.generate_from_probs(self.probs())
 
     def factors(self, flat: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """{module name: (A (r, d_in), B (d_out, r))} sliced in target order, A before B."""
+        """{module name: (A (r, d_in), B (d_out, r))} sliced in target order, A before B; with a
+        gate, every B is multiplied by it."""
         flat = self() if flat is None else flat
         out, i, r = {}, 0, self.spec.rank
         for t in self.spec.targets:
@@ -158,6 +170,8 @@ class QPAGenerator(nn.Module):
             i += r * t.d_in
             b = flat[i: i + t.d_out * r].view(t.d_out, r)
             i += t.d_out * r
+            if self.gate is not None:
+                b = self.gate * b
             out[t.name] = (a, b)
         return out
 

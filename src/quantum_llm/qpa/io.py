@@ -29,7 +29,7 @@ def load_features(folder: Path, split: str) -> dict[str, torch.Tensor]:
 def save_generator(folder: Path, gen: QPAGenerator, extra: dict) -> None:
     save_file({k: v.contiguous() for k, v in gen.state_dict().items()}, str(folder / "generator.safetensors"))
     (folder / "generator.json").write_text(json.dumps(
-        {"spec": gen.spec.to_dict(), "source": gen.source_kind, **extra}, indent=2, sort_keys=True))
+        {"spec": gen.spec.to_dict(), "source": gen.source_kind, "gate": gen.gate is not None, **extra}, indent=2, sort_keys=True))
 
 
 def load_generator(folder: Path) -> tuple[QPAGenerator, dict]:
@@ -37,7 +37,7 @@ def load_generator(folder: Path) -> tuple[QPAGenerator, dict]:
     if not meta_file.is_file():
         raise InputError(f"{folder} holds no trained generator; run its train stage first")
     meta = json.loads(meta_file.read_text())
-    gen = QPAGenerator(GeneratorSpec.from_dict(meta["spec"]), source=meta["source"])
+    gen = QPAGenerator(GeneratorSpec.from_dict(meta["spec"]), source=meta["source"], gate=meta.get("gate", False))
     gen.load_state_dict(load_file(str(folder / "generator.safetensors")))
     return gen.eval(), meta
 

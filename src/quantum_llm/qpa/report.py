@@ -1,71 +1,97 @@
-"""Aggregating QPA evaluations over seeds into the table and plot the issue asks for."""
+"""The QPA summary (metrics/qpa/summary.json), its Markdown table and the PPL-vs-shots plot.
+
+summary.json holds verdict inputs, not verdicts: per row the perplexity Summary over seeds,
+the per-seed values, the comparison with the reference (per-seed differences with a t interval,
+a bootstrap interval over test lines of the perplexity ratio) and the per-run diagnostics;
+``comparisons`` adds the gated QPA against its frozen-angle ablation and the classical control.
+"""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
+from .. import stats
 from ..io import pyplot, save_png
+from .evaluate import compare, perplexity
+from .train import REFERENCE
+
+CIRCUIT_CHECKS = ("qpa_frozen", "control_gated")
 
 
-def mean_std(xs: list[float]) -> tuple[float, float]:
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+def row_entry(meta: dict, nll: dict[int, np.ndarray], tokens: np.ndarray, ref: dict | None,
+              n_resamples: int) -> tuple[dict, dict[int, float]]:
+    """meta: kind, label, trainable_params, lr_per_seed, diagnostics; nll: seed -> per-line NLL sums."""
+    ppl = {s: perplexity(v, tokens) for s, v in nll.items()}
+    out = {**meta, "ppl": stats.summarize(list(ppl.values())).to_dict(),
+           "ppl_per_seed": {str(s): v for s, v in ppl.items()}}
+    if ref is not None:
+        out["vs_reference"] = compare(ppl, ref["ppl"], nll, ref["nll"], tokens, n_resamples)
+    return out, ppl
 
 
-def aggregate(rows: list[dict]) -> list[dict]:
-    """rows: one per (variant, seed) with ppl_masked, ppl_padded, trainable -> one per variant."""
-    by = defaultdict(list)
-    for r in rows:
-        by[r["variant"]].append(r)
-    lora_params = next((r["trainable"] for r in rows if r["variant"] == "lora"), None)
-    out = []
-    for variant, rs in by.items():
-        m, s = mean_std([r["ppl_masked"] for r in rs])
-        pm, ps = mean_std([r["ppl_padded"] for r in rs])
-        trainable = rs[0]["trainable"]
-        out.append({
-            "variant": variant, "seeds": sorted(r["seed"] for r in rs),
-            "ppl_masked_mean": m, "ppl_masked_std": s, "ppl_padded_mean": pm, "ppl_padded_std": ps,
-            "trainable": trainable,
-            "trainable_pct_of_lora": (100 * trainable / lora_params) if lora_params and trainable is not None else None,
-        })
-    return out
+def build_summary(protocol: str, seeds: list[int], tokens: np.ndarray, metas: dict[str, dict],
+                  nll: dict[str, dict[int, np.ndarray]], n_resamples: int) -> dict:
+    """metas / nll keyed by row name (nll: seed -> per-line sums); the reference row must be there."""
+    ref_ppl = {s: perplexity(v, tokens) for s, v in nll[REFERENCE].items()}
+    ref = {"ppl": ref_ppl, "nll": nll[REFERENCE]}
+    rows, ppls = {}, {}
+    for name, meta in metas.items():
+        rows[name], ppls[name] = row_entry(meta, nll[name], tokens, None if name == REFERENCE else ref, n_resamples)
+    ref_params = metas[REFERENCE]["trainable_params"]
+    for r in rows.values():
+        r["trainable_pct_of_reference"] = 100 * r["trainable_params"] / ref_params
+    comparisons = {}
+    if "qpa_gated" in nll:
+        for other in CIRCUIT_CHECKS:
+            if other in nll:
+                comparisons[f"qpa_gated_vs_{other}"] = compare(ppls["qpa_gated"], ppls[other], nll["qpa_gated"],
+                                                               nll[other], tokens, n_resamples)
+    return {"protocol": protocol, "reference": REFERENCE, "seeds": seeds, "test_lines": int(len(tokens)),
+            "test_tokens": int(tokens.sum()), "rows": rows, "comparisons": comparisons}
 
 
-def markdown_table(summary: list[dict], protocol: str) -> str:
-    lines = [
-        f"Protocol: {protocol}",
-        "",
-        "| method | trainable params (% of LoRA) | PPL masked | PPL padded (paper's protocol) | seeds |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for r in summary:
-        pct = f" ({r['trainable_pct_of_lora']:.1f} %)" if r["trainable_pct_of_lora"] is not None else ""
-        params = f"{r['trainable']:,}{pct}" if r["trainable"] is not None else "0"
-        lines.append(f"| {r['variant']} | {params} | {r['ppl_masked_mean']:.3f} ± {r['ppl_masked_std']:.3f} | "
-                     f"{r['ppl_padded_mean']:.4f} ± {r['ppl_padded_std']:.4f} | {','.join(map(str, r['seeds']))} |")
+def markdown_table(doc: dict) -> str:
+    lines = [f"Protocol: {doc['protocol']}", "",
+             f"Test: {doc['test_lines']} lines, {doc['test_tokens']:,} target tokens; seeds {doc['seeds']}; "
+             f"reference: {doc['reference']}. Intervals: 95 %; ratio: paired bootstrap over test lines.", "",
+             "| row | kind | trainable params (% of ref) | PPL (mean ± std) | PPL - ref (t interval over seeds) "
+             "| PPL / ref (bootstrap over lines) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for name, r in doc["rows"].items():
+        s = stats.Summary(**r["ppl"])
+        cmp = r.get("vs_reference")
+        diff = stats.format_interval(stats.Interval.from_dict(cmp["diff_interval"])) if cmp else "reference"
+        ratio = stats.format_interval(stats.Interval.from_dict(cmp["ratio_interval"]), 4) if cmp else "1"
+        lines.append(f"| {name} | {r['kind']} | {r['trainable_params']:,} ({r['trainable_pct_of_reference']:.1f} %) | "
+                     f"{stats.format_summary(s)} | {diff} | {ratio} |")
+    for name, c in doc["comparisons"].items():
+        lines.append("")
+        lines.append(f"- {name}: PPL difference {stats.format_interval(stats.Interval.from_dict(c['diff_interval']))}; "
+                     f"PPL ratio {stats.format_interval(stats.Interval.from_dict(c['ratio_interval']), 4)}")
     return "\n".join(lines) + "\n"
 
 
-def plot_shots(summary: list[dict], out: Path) -> None:
-    """Masked PPL vs shots for QPA (exact as a line), with LoRA and base for reference."""
+def plot_shots(doc: dict, out: Path) -> None:
+    """Gated-QPA PPL vs shots per weight generation, exact generation, LoRA r4 and the base as lines."""
     plt = pyplot()
-    by = {r["variant"]: r for r in summary}
-    shots = sorted(int(v.split("_")[-1]) for v in by if v.startswith("qpa_shots_"))
+    rows = doc["rows"]
+    prefix = "qpa_gated_shots_"
+    shots = sorted(int(v.removeprefix(prefix)) for v in rows if v.startswith(prefix))
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     if shots:
-        ys = [by[f"qpa_shots_{s}"]["ppl_masked_mean"] for s in shots]
-        es = [by[f"qpa_shots_{s}"]["ppl_masked_std"] for s in shots]
-        ax.errorbar(shots, ys, yerr=es, marker="o", label="QPA, weights from sampled probabilities")
+        ys = [rows[f"{prefix}{s}"]["ppl"]["mean"] for s in shots]
+        es = [rows[f"{prefix}{s}"]["ppl"]["std"] or 0.0 for s in shots]
+        ax.errorbar(shots, ys, yerr=es, marker="o", label="gated QPA, weights from sampled probabilities")
         ax.set_xscale("log")
-    for name, style in (("qpa_exact", "-"), ("lora", "--"), ("base", ":")):
-        if name in by:
-            ax.axhline(by[name]["ppl_masked_mean"], linestyle=style, color="gray" if name == "base" else None,
+    for name, style in (("qpa_gated_qsim_exact", "-"), (REFERENCE, "--"), ("base", ":")):
+        if name in rows:
+            ax.axhline(rows[name]["ppl"]["mean"], linestyle=style, color="gray" if name == "base" else None,
                        label=name.replace("_", " "))
     ax.set_xlabel("shots per weight generation")
-    ax.set_ylabel("test perplexity (padding masked)")
-    ax.set_title("QPA: perplexity vs shots (mean ± std over seeds)")
+    ax.set_ylabel("test perplexity")
+    ax.set_title("Gated QPA: perplexity vs shots (mean ± std over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_png(fig, out, dpi=120)

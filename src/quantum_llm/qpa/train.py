@@ -1,270 +1,335 @@
-"""Training of the LoRA baseline, QPA and the classical control on the same PEFT LoRA layers,
-the same data, steps, batch, learning rate, schedule and seed.
+"""Training every QPA row (LoRA baselines, QPA, its ablations and the classical control) on
+the adapted ``lm_head`` of a frozen base model, over one learning-rate grid, in one pass.
 
-``method``: ``lora`` trains PEFT's own lora_A/lora_B (PEFT init: A Kaiming-uniform, B = 0);
-``qpa`` trains the circuit angles theta and the mapping model (gradients through the torch
-simulator); ``control`` trains a learnable probability vector and the same mapping model.
+Rows (:func:`rows`): ``lora_r<k>`` trains PEFT-initialised lora_A / lora_B (A Kaiming-uniform,
+B = 0, as PEFT does) at rank k; ``qpa_paper`` is the published generator (circuit + mapping
+model, no gate: it starts far from the base); ``qpa_gated`` adds a learnable scalar gate on the
+generated lora_B starting at 0 (this project's deviation: it starts exactly at the base);
+``control_gated`` replaces the circuit by a learnable probability vector of the same size, with
+the same gate and the same mapping-model initialisation as QPA at the same seed; ``qpa_frozen``
+is ``qpa_gated`` with the circuit angles frozen (does the circuit matter?).
 
-Two paths, the same data split, batch order, loss and methods:
+Cached base logits (exact): with only ``lm_head`` adapted and the backbone frozen, the adapted
+logits of a token with final hidden state h are ``h W^T + s (drop(h) A^T) B^T``. The base part
+``h W^T`` (the 49152 x 576 product, most of a step's cost) does not depend on the trained
+parameters, so it is computed once per batch and shared by every run of the grid; each run adds
+only its rank-r delta. This is the same function PEFT's LoRA forward computes (checked against
+PEFT in the tests); it is written out here because PEFT's layer always recomputes the base product.
 
-- ``lm_head`` only (the default, :func:`train`): the backbone is frozen and its output never
-  changes, so every step runs on cached final hidden states through :class:`HeadOnly`.
-- any other ``target_modules`` (e.g. ``q_proj, v_proj``, with or without ``lm_head``;
-  :func:`train_full`): full backprop. Each step runs the whole PEFT-wrapped model forward and
-  backward on the training lines that hold the step's sampled targets (each line truncated after
-  its last sampled position, ``micro_lines`` lines per forward, gradients accumulated); QPA and
-  the control substitute the generated factors of every adapted module at once.
+Every run sees the same batches (drawn from the seed), is validated every ``eval_every`` steps
+on whole held-out lines, and keeps its best-validation checkpoint; the learning rate of a row
+is the grid value with the lowest best-validation loss (validation only; test is never read here).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 from tqdm import tqdm
 
-from .adapter import HeadOnly, lora_config, lora_targets, substitution, trained_factors, wrap
-from .generator import GeneratorSpec, QPAGenerator
+from .generator import GeneratorSpec, LoraTarget, QPAGenerator
 
 log = logging.getLogger(__name__)
-METHODS = ("lora", "qpa", "control")
+REFERENCE = "lora_r4"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    method: str              # lora | qpa | control
+    rank: int
+    gate: bool = False
+    freeze_angles: bool = False
+    kind: str = ""           # baseline | paper-faithful | deviation | control | ablation
+    label: str = ""
+
+
+def rows(rank: int, lora_ranks: list[int]) -> tuple[Row, ...]:
+    """Every row of the QPA table, in table order."""
+    lora = tuple(Row(f"lora_r{k}", "lora", k, kind="baseline", label=f"PEFT LoRA, rank {k}") for k in lora_ranks)
+    return lora + (
+        Row("qpa_paper", "qpa", rank, kind="paper-faithful", label="QPA as published (no gate)"),
+        Row("qpa_gated", "qpa", rank, gate=True, kind="deviation",
+            label="QPA started at the base (learnable gate on lora_B, starts at 0; our deviation)"),
+        Row("control_gated", "control", rank, gate=True, kind="control",
+            label="classical control (learnable probabilities instead of the circuit), same gate and mapping init"),
+        Row("qpa_frozen", "qpa", rank, gate=True, freeze_angles=True, kind="ablation",
+            label="gated QPA with the circuit angles frozen at their initial values"),
+    )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str
     steps: int
     batch_tokens: int
-    lr: float
+    lrs: tuple[float, ...]
     seed: int
-    rank: int
-    alpha: float
+    scaling: float           # LoRA alpha / r, the same for every rank (official: alpha = 2r)
     dropout: float
     n_qubits: int
     layers: int
     connectivity: str = "chain"
     activation: str = "none"
-    val_fraction: float = 0.1
     eval_every: int = 10
-    target_modules: tuple[str, ...] = ("lm_head",)
-    micro_lines: int = 8      # full-backprop path: lines per forward/backward (gradient accumulation)
+    eval_chunk: int = 1024   # validation tokens per base-logit chunk
 
-    @property
-    def head_only(self) -> bool:
-        return tuple(self.target_modules) == ("lm_head",)
+
+class LowRankCE(torch.autograd.Function):
+    """Mean cross-entropy of ``base + s * xa @ b^T`` (base: cached base logits, constant) with
+    gradients for ``xa`` (T, r) and ``b`` (V, r). Exact; written by hand because autograd's
+    version allocates and sweeps the (T, V) logits about twice as often (the V-sized passes are
+    the whole cost of a step): here one addmm, one log-softmax, an in-place exp kept for the
+    backward, and two rank-r products."""
+
+    @staticmethod
+    def forward(ctx, base, xa, b, y, s):
+        z = torch.log_softmax(torch.addmm(base, xa, b.T, alpha=s), 1)   # adapted log-probabilities
+        loss = -z.gather(1, y[:, None]).mean()
+        z.exp_()                                           # softmax, in place
+        ctx.save_for_backward(z, xa, b, y)
+        ctx.s = s
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, xa, b, y = ctx.saved_tensors
+        g = p.clone() if ctx.needs_input_grad[0] else p     # p is freed after this backward
+        g[torch.arange(len(y)), y] -= 1                    # T * d loss / d logits
+        c = grad / len(y)
+        # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix
+        gxa = (g @ b).mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
+        gb = (g.T @ xa).mul_(c * ctx.s) if ctx.needs_input_grad[2] else None
+        gbase = g * c if ctx.needs_input_grad[0] else None
+        return gbase, gxa, gb, None, None
 
 
 @dataclass
-class TokenData:
-    """The training lines behind the cached targets (see :func:`features.train_features`):
-    target k is ``lines[line_of[k], pos_of[k] + 1]``, predicted at position ``pos_of[k]``."""
+class Split:
+    """Cached final hidden states (T, d), next-token targets (T,) and the line of each target (T,)."""
 
-    lines: torch.Tensor      # (L, P) right-padded token ids
-    line_len: torch.Tensor   # (L,)
-    line_of: torch.Tensor    # (T,)
-    pos_of: torch.Tensor     # (T,)
-    y: torch.Tensor          # (T,)
+    h: torch.Tensor
+    y: torch.Tensor
+    line_of: torch.Tensor
 
     @classmethod
-    def from_features(cls, f: dict[str, torch.Tensor]) -> TokenData:
-        return cls(f["lines"], f["line_len"], f["line_of"], f["pos_of"], f["y"])
-
-    def batches(self, idx: torch.Tensor, micro_lines: int):
-        """Targets ``idx`` grouped by line: (ids (B, W), mask (B, W), row (n,), pos (n,), y (n,))."""
-        line, pos = self.line_of[idx], self.pos_of[idx]
-        uniq = torch.unique(line)
-        for c in range(0, len(uniq), micro_lines):
-            chunk = uniq[c: c + micro_lines]
-            sel = torch.isin(line, chunk)
-            p = pos[sel]
-            width = int(p.max()) + 1
-            mask = (torch.arange(width) < self.line_len[chunk, None]).long()
-            yield self.lines[chunk, :width], mask, torch.searchsorted(chunk, line[sel]), p, self.y[idx[sel]]
+    def from_features(cls, f: dict[str, torch.Tensor]) -> Split:
+        return cls(f["h"], f["y"], f["line_of"])
 
 
-class _Selected(nn.Module):
-    """Logits of a PEFT-wrapped causal LM at chosen positions only (never the full (B, T, V))."""
-
-    def __init__(self, peft_model: nn.Module):
-        super().__init__()
-        self.peft = peft_model
-
-    def forward(self, ids, mask, row, pos):
-        lm = self.peft.base_model.model          # the causal LM, LoRA layers injected
-        h = lm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-        return lm.get_output_embeddings()(h[row, pos])
+@contextmanager
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
-@dataclass
-class Outcome:
-    peft_model: torch.nn.Module
-    generator: QPAGenerator | None
-    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    history: list[dict] = field(default_factory=list)
-    trainable: int = 0
-    source_change: float | None = None   # max |final - initial| of theta (QPA) / the logits (control)
+def _param_count(params) -> int:
+    return sum(p.numel() for p in params)
 
 
-class Trainer:
-    """One method: on the lm_head over cached features (``weight`` given; see
-    :mod:`quantum_llm.qpa.features`), or on ``cfg.target_modules`` of a whole causal LM
-    (``model`` given; full backprop)."""
+class Run:
+    """One (row, learning rate): its parameters, optimizer, schedule and best checkpoint."""
 
-    def __init__(self, weight: torch.Tensor | None, cfg: TrainConfig, model: nn.Module | None = None):
-        if cfg.method not in METHODS:
-            raise ValueError(f"method {cfg.method!r}: allowed {METHODS}")
-        if model is None and not cfg.head_only:
-            raise ValueError(f"target_modules {list(cfg.target_modules)} need the whole model (full backprop)")
+    def __init__(self, row: Row, lr: float, cfg: TrainConfig, weight: torch.Tensor):
+        self.row, self.lr, self.cfg = row, lr, cfg
+        d_out, d_in = weight.shape
+        self.w_norm = weight.norm().item()
+        # the same seed for every row: the LoRA rows share A's init per rank; QPA, its ablations
+        # and the control share the mapping model (and QPA's rows the circuit angles)
         torch.manual_seed(cfg.seed)
-        self.cfg = cfg
-        self.full = model is not None
-        if model is None:
-            self.peft = wrap(HeadOnly(weight), lora_config(cfg.rank, cfg.alpha, cfg.dropout, ["lm_head"]))
+        self.rng = torch.Generator().manual_seed(cfg.seed + 2)
+        self.generator: QPAGenerator | None = None
+        if row.method == "lora":
+            a = torch.empty(row.rank, d_in)
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))   # PEFT's lora_A init ("default")
+            self.lora = nn.ParameterDict({"A": nn.Parameter(a), "B": nn.Parameter(torch.zeros(d_out, row.rank))})
+            owner: nn.Module = self.lora
         else:
-            self.peft = wrap(model, lora_config(cfg.rank, cfg.alpha, cfg.dropout, list(cfg.target_modules)))
-            self.selected = _Selected(self.peft)
-        self.generator = None
-        if cfg.method != "lora":
-            spec = GeneratorSpec(cfg.n_qubits, cfg.layers, cfg.rank, lora_targets(self.peft),
+            spec = GeneratorSpec(cfg.n_qubits, cfg.layers, row.rank, (LoraTarget("lm_head", d_in, d_out),),
                                  cfg.activation, cfg.connectivity)
-            self.generator = QPAGenerator(spec, source="circuit" if cfg.method == "qpa" else "learned")
-            for p in self.peft.parameters():
-                p.requires_grad_(False)
-        self.source_init = None if self.generator is None else \
-            torch.cat([p.detach().flatten() for p in self.generator.probs.parameters()]).clone()
-        owner = self.generator if self.generator is not None else self.peft
+            self.generator = QPAGenerator(spec, "circuit" if row.method == "qpa" else "learned", gate=row.gate)
+            if row.freeze_angles:
+                self.generator.probs.theta.requires_grad_(False)
+            owner = self.generator
         self.params = [p for p in owner.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=0.0)
+        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
         # linear decay to 0 over the run, as in the official code
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: max(0.0, 1 - s / cfg.steps))
+        self.owner = owner
+        self.source_init = self._source().clone()
+        self.history: list[dict] = []
+        self.best: tuple[float, int, dict] | None = None   # (val loss, step, state dict)
 
     @property
     def trainable(self) -> int:
-        return sum(p.numel() for p in self.params)
+        return _param_count(self.params)
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
+    def _source(self) -> torch.Tensor:
         if self.generator is None:
-            return self.peft(h)
-        return functional_call(self.peft, substitution(self.generator.factors()), (h,))
+            return torch.zeros(0)
+        return torch.cat([p.detach().flatten() for p in self.generator.probs.parameters()])
 
-    def step(self, h: torch.Tensor, y: torch.Tensor) -> float:
-        self.peft.train()
-        loss = F.cross_entropy(self.logits(h), y)
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A (r, d_in), B (d_out, r)); B includes the gate."""
+        if self.generator is None:
+            return self.lora["A"], self.lora["B"]
+        return self.generator.factors()["lm_head"]
+
+    def xa(self, h: torch.Tensor, a: torch.Tensor, train: bool) -> torch.Tensor:
+        """LoRA's input side: dropout(h) @ A^T, (T, r). The dropout masks come from the run's own
+        generator (seeded by the seed alone), so a run does not depend on which other runs share
+        the pass, and every row of a seed sees the same masks."""
+        p = self.cfg.dropout
+        if train and p > 0:
+            h = h * torch.empty_like(h).bernoulli_(1 - p, generator=self.rng) / (1 - p)
+        return h @ a.T
+
+    def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Training loss (dropout on) from cached base logits: mean CE of base + s (drop(h) A^T) B^T."""
+        return LowRankCE.apply(base, self.xa(h, a, True), b, y, self.cfg.scaling)
+
+    def step(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> float:
+        self.owner.train()
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        if self.generator is None:
+            loss = self.loss(h, base, y, *self.factors())
+            loss.backward()
+        else:
+            # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
+            # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
+            # several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine)
+            with one_thread():
+                a, b = self.factors()
+            la, lb = a.detach().requires_grad_(), b.detach().requires_grad_()
+            loss = self.loss(h, base, y, la, lb)
+            loss.backward()
+            with one_thread():
+                torch.autograd.backward((a, b), (la.grad, lb.grad))
+        with one_thread():   # the optimizer's small element-wise updates, too
+            self.opt.step()
         self.sched.step()
         return loss.item()
 
     @torch.no_grad()
-    def loss(self, h: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> float:
-        self.peft.eval()
-        total = sum(F.cross_entropy(self.logits(h[i: i + chunk]), y[i: i + chunk], reduction="sum").item()
-                    for i in range(0, len(y), chunk))
-        return total / len(y)
-
-    # ---- full-backprop path: token batches through the whole model
-    def _substitution(self) -> dict[str, torch.Tensor] | None:
-        if self.generator is None:
-            return None
-        return {f"peft.{k}": v for k, v in substitution(self.generator.factors()).items()}
-
-    def _selected_logits(self, subs, ids, mask, row, pos) -> torch.Tensor:
-        if subs is None:
-            return self.selected(ids, mask, row, pos)
-        return functional_call(self.selected, subs, (ids, mask, row, pos))
-
-    def step_tokens(self, data: TokenData, idx: torch.Tensor) -> float:
-        """One optimizer step on targets ``idx`` (mean cross-entropy, gradients accumulated over lines)."""
-        self.peft.train()
-        self.opt.zero_grad(set_to_none=True)
-        subs = self._substitution()   # generated once per step; its graph is shared by every micro-batch
-        total = 0.0
-        for ids, mask, row, pos, y in data.batches(idx, self.cfg.micro_lines):
-            loss = F.cross_entropy(self._selected_logits(subs, ids, mask, row, pos), y, reduction="sum") / len(idx)
-            loss.backward(retain_graph=subs is not None)
-            total += loss.item()
-        self.opt.step()
-        self.sched.step()
-        return total
+    def eval_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self.owner.eval()
+        return self.factors()
 
     @torch.no_grad()
-    def loss_tokens(self, data: TokenData, idx: torch.Tensor) -> float:
-        self.peft.eval()
-        subs = self._substitution()
-        total = sum(F.cross_entropy(self._selected_logits(subs, ids, mask, row, pos), y, reduction="sum").item()
-                    for ids, mask, row, pos, y in data.batches(idx, self.cfg.micro_lines))
-        return total / len(idx)
+    def nll(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, factors=None) -> torch.Tensor:
+        """Per-token negative log-likelihood (T,), no dropout."""
+        self.owner.eval()
+        if factors is None:
+            with one_thread():
+                factors = self.factors()
+        return adapted_nll(h, base, y, *factors, self.cfg.scaling)
 
-    def factors(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        if self.generator is None:
-            return trained_factors(self.peft)
-        with torch.no_grad():
-            return {k: (a.detach().clone(), b.detach().clone()) for k, (a, b) in self.generator.factors().items()}
+    def checkpoint(self, val: float, step: int) -> None:
+        if self.best is None or val < self.best[0]:
+            self.best = (val, step, copy.deepcopy(self.owner.state_dict()))
 
+    def restore_best(self) -> None:
+        self.owner.load_state_dict(self.best[2])
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded (train, validation) split of the n cached training targets."""
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=g)
-    n_val = max(1, int(n * val_fraction))
-    return perm[n_val:], perm[:n_val]
-
-
-def split_features(h: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int):
-    """Seeded train/validation split of the cached training targets."""
-    tr, va = split_indices(len(y), val_fraction, seed)
-    return (h[tr], y[tr]), (h[va], y[va])
-
-
-def train(weight: torch.Tensor, h: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
-          on_log: Callable[[dict], None] | None = None) -> Outcome:
-    """lm_head only, on cached final hidden states."""
-    # the data split and batch order depend on the seed only, never on the method
-    (htr, ytr), (hva, yva) = split_features(h, y, cfg.val_fraction, cfg.seed)
-    trainer = Trainer(weight, cfg)
-    return _loop(trainer, cfg, len(ytr), lambda idx: trainer.step(htr[idx], ytr[idx]),
-                 lambda: trainer.loss(hva, yva), on_log)
+    @torch.no_grad()
+    @one_thread()
+    def diagnostics(self) -> dict:
+        """||delta W|| / ||W|| (Frobenius), the largest change of a source parameter (circuit angle
+        or control logit) and the numerical rank of the generated (n_b, n_mlp) chunk matrix."""
+        a, b = self.factors()
+        # ||B A||_F without forming the (d_out, d_in) product: sqrt(trace((A A^T)(B^T B)))
+        dw = self.cfg.scaling * math.sqrt(max(0.0, torch.trace((a @ a.T) @ (b.T @ b)).item()))
+        out = {"dw_rel": dw / self.w_norm}
+        if self.generator is not None:
+            out["source_max_abs_change"] = (self._source() - self.source_init).abs().max().item()
+            out["chunk_rank"] = int(torch.linalg.matrix_rank(self.generator.chunk_matrix(self.generator.probs())))
+            if self.generator.gate is not None:
+                out["gate"] = self.generator.gate.item()
+        return out
 
 
-def train_full(model: nn.Module, data: TokenData, cfg: TrainConfig,
-               on_log: Callable[[dict], None] | None = None) -> Outcome:
-    """Any ``cfg.target_modules``, full backprop through ``model`` (a causal LM, modified in place:
-    PEFT injects its LoRA layers). Same targets, split and batch order as :func:`train`."""
-    tr, va = split_indices(len(data.y), cfg.val_fraction, cfg.seed)
-    trainer = Trainer(None, cfg, model=model)
-    return _loop(trainer, cfg, len(tr), lambda idx: trainer.step_tokens(data, tr[idx]),
-                 lambda: trainer.loss_tokens(data, va), on_log)
+@dataclass
+class RowResult:
+    row: Row
+    lr: float                          # chosen on validation
+    run: Run                           # the chosen run, restored to its best-validation checkpoint
+    by_lr: dict[float, dict] = field(default_factory=dict)   # lr -> {best_val_loss, best_step, curve, ...}
 
 
-def _loop(trainer: Trainer, cfg: TrainConfig, n_train: int, step_fn, val_fn,
-          on_log: Callable[[dict], None] | None) -> Outcome:
-    g = torch.Generator().manual_seed(cfg.seed + 1)
-    history = []
-    record = {"step": 0, "val_loss": val_fn()}
-    history.append(record)
+@torch.no_grad()
+def adapted_nll(h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                scaling: float) -> torch.Tensor:
+    """Per-token NLL (T,) of the adapted output layer from cached base logits, no dropout."""
+    z = torch.addmm(base, h @ a.T, b.T, alpha=scaling)
+    return torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1)
+
+
+@torch.no_grad()
+def base_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return h @ weight.T
+
+
+@torch.no_grad()
+def evaluate_runs(runs: list[Run], weight: torch.Tensor, split: Split, chunk: int) -> list[float]:
+    """Mean validation loss of every run; each chunk's base logits computed once for all runs."""
+    sums = [0.0] * len(runs)
+    with one_thread():
+        factors = [r.eval_factors() for r in runs]
+    for i in range(0, len(split.y), chunk):
+        h, y = split.h[i: i + chunk], split.y[i: i + chunk]
+        base = base_logits(h, weight)
+        for k, r in enumerate(runs):
+            sums[k] += r.nll(h, base, y, factors[k]).sum().item()
+    return [s / len(split.y) for s in sums]
+
+
+def _record(runs: list[Run], losses: list[float], step: int, on_log) -> None:
+    for r, v in zip(runs, losses, strict=True):
+        r.history.append({"step": step, "val_loss": v})
+        r.checkpoint(v, step)
     if on_log:
-        on_log(record)
-    for step in tqdm(range(1, cfg.steps + 1), desc=f"train {cfg.method}", unit="step"):
-        idx = torch.randint(0, n_train, (cfg.batch_tokens,), generator=g)
-        t0 = time.perf_counter()
-        train_loss = step_fn(idx)
-        record = {"step": step, "train_loss": train_loss, "step_time_s": time.perf_counter() - t0}
+        on_log(step, runs, losses)
+
+
+def train_rows(weight: torch.Tensor, train: Split, val: Split, row_list: tuple[Row, ...] | list[Row],
+               cfg: TrainConfig, on_log: Callable | None = None) -> dict[str, RowResult]:
+    """Train every (row, lr) on the same batches; return each row at its chosen lr and best checkpoint."""
+    runs = [Run(row, lr, cfg, weight) for row in row_list for lr in cfg.lrs]
+    start = {id(r): r.diagnostics() for r in runs}
+    _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), 0, on_log)
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    step_time = {id(r): 0.0 for r in runs}
+    for step in tqdm(range(1, cfg.steps + 1), desc="train qpa rows", unit="step"):
+        idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g)
+        h, y = train.h[idx], train.y[idx]
+        base = base_logits(h, weight)          # once per batch, shared by every run
+        for r in runs:
+            t0 = time.perf_counter()
+            r.step(h, base, y)
+            step_time[id(r)] += time.perf_counter() - t0
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            record["val_loss"] = val_fn()
-        history.append(record)
-        if on_log:
-            on_log(record)
-    log.info("%s: val loss %.4f -> %.4f, %d trainable", cfg.method, history[0]["val_loss"],
-             history[-1]["val_loss"], trainer.trainable)
-    change = None
-    if trainer.generator is not None:
-        now = torch.cat([p.detach().flatten() for p in trainer.generator.probs.parameters()])
-        change = (now - trainer.source_init).abs().max().item()
-    return Outcome(trainer.peft, trainer.generator, trainer.factors(), history, trainer.trainable, change)
+            _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), step, on_log)
+    out = {}
+    for row in row_list:
+        mine = [r for r in runs if r.row == row]
+        by_lr = {}
+        for r in mine:
+            r.restore_best()
+            by_lr[r.lr] = {"best_val_loss": r.best[0], "best_step": r.best[1], "initial_val_loss": r.history[0]["val_loss"],
+                           "curve": r.history, "start": start[id(r)], "end": r.diagnostics(),
+                           "step_time_s": step_time[id(r)] / cfg.steps}
+        chosen = min(mine, key=lambda r: (r.best[0], r.lr))
+        log.info("%s: lr %g chosen (best val loss %.4f at step %d)", row.name, chosen.lr, chosen.best[0], chosen.best[1])
+        out[row.name] = RowResult(row, chosen.lr, chosen, by_lr)
+    return out
