@@ -119,8 +119,7 @@ def robustness_verdicts(d: QpaData) -> list[Verdict]:
         return []
     exact = per_seed(d, EXACT)
     out = []
-    for key, prefix, pick in (("qpa_shots", f"{EXACT[:-len('qsim_exact')]}shots_", min),
-                              ("qpa_noise", f"{EXACT[:-len('qsim_exact')]}noise_", max)):
+    for key, prefix, pick in (("qpa_shots", "qpa_gated_shots_", min), ("qpa_noise", "qpa_gated_noise_", max)):
         levels = [r for r in d.rows if r.startswith(prefix)]
         if not levels:
             continue
@@ -182,7 +181,7 @@ def diagnostics_table(d: QpaData) -> Table:
     rows = [[name] + [_diag_cell(d.rows[name]["diagnostics"], k, digits) for k, _, digits in DIAG]
             for name in _order(d) if d.rows[name].get("diagnostics")]
     return Table(f"Diagnostics of the kept (best-validation) runs, mean ± std over seeds (n); angle change: the "
-                 f"largest absolute change of a circuit angle (control: of a probability) [{d.ref}]",
+                 f"largest absolute change of a circuit angle (control: of a logit) [{d.ref}]",
                  ["row"] + [label for _, label, _ in DIAG], rows)
 
 
