@@ -103,6 +103,7 @@ def qpa_qubits(data: dict[str, Any], out: Path) -> None:
     ax.axhline(data["lora_ppl"], ls="--", color=COLORS["lora"], label="LoRA r4, seed 0")
     ax.axhline(data["base_ppl"], ls=":", color=COLORS["base"], label="base model")
     ax.margins(y=0.15)  # room for the point labels
+    ax.set_xticks([p["qubits"] for p in points])
     ax.set_xlabel("qubits N")
     ax.set_ylabel("test perplexity")
     ax.set_title("Gated QPA vs qubits (labels: trainable params, % of LoRA r4)")
