@@ -217,7 +217,10 @@ def summary_lines(d: QpaData, verdicts: list[Verdict]) -> list[str]:
         lines.append("Does the circuit matter (gated QPA beats both its frozen-angle ablation and the classical "
                      "control: both ratio intervals wholly below 1)? " + answer + ": "
                      + "; ".join(f"vs {v.key.removeprefix('qpa_')} {format_interval(v.interval, 4)}" for v in parts)
-                     + " (our question; holds only if both hold, does not hold if either does not).")
+                     + " (our question; holds only if both hold, does not hold if either does not). The bootstrap "
+                     "resamples test lines for these seeds; paired by seed (t over seeds) the differences are "
+                     + "; ".join(f"vs {o} {format_interval(iv(d.summary['comparisons'][f'qpa_gated_vs_{o}']['diff_interval']))}"
+                                 for o in ("qpa_frozen", "control_gated")) + ".")
     lines.append(f"Base model without an adapter: {ppl(d.rows['base'])}.")
     return lines
 
