@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def metrics(tmp_path) -> Path:
+    """The committed metrics, with a synthetic QPA summary.json / qubits.json in the documented layout
+    (the QPA section reads only those and eval/manifest.json)."""
     dst = tmp_path / "metrics"
     shutil.copytree(ROOT / "metrics", dst)
+    write_qpa(dst)
     return dst
 
 
@@ -55,9 +58,9 @@ def iv(low: float, high: float, n: int = 3) -> Interval:
     ("qisa_ce", iv(7.0, 9.0), HOLDS),               # above: wholly above half the claimed 13x
     ("qisa_ce", iv(0.9, 1.1), DOES_NOT_HOLD),       # wholly below
     ("qisa_ce", iv(5.0, 8.0), INCONCLUSIVE),        # straddles 6.5x
-    ("qpa_ppl", iv(0.95, 1.005), HOLDS),            # below 1.01
-    ("qpa_ppl", iv(1.2, 1.6), DOES_NOT_HOLD),
-    ("qpa_ppl", iv(0.9, 1.2), INCONCLUSIVE),
+    ("qpa_ppl", iv(0.995, 1.005), HOLDS),           # within [0.99, 1.01]
+    ("qpa_ppl", iv(1.2, 1.6), DOES_NOT_HOLD),       # wholly outside
+    ("qpa_ppl", iv(0.98, 1.0), INCONCLUSIVE),       # straddles 0.99
     ("pqc_shots", iv(-1.0, 1.5), HOLDS),            # within [-2, 2] points
     ("pqc_shots", iv(-6.0, -3.0), DOES_NOT_HOLD),   # wholly outside
     ("pqc_shots", iv(-3.4, 0.8), INCONCLUSIVE),
@@ -120,37 +123,118 @@ def test_report_has_three_methods_every_verdict_with_interval_rule_and_lineage(t
     assert "chance (majority class)" in md                 # the PQC accuracy tables carry chance
     control = next(v for v in sections[0].verdicts if v.key == "qpa_control")
     assert control.verdict == NOT_CLAIMED
+    assert any(line.startswith("Does the circuit matter") for line in sections[0].summary)
 
 
-def _runs(metrics: Path) -> tuple[dict, Path]:
-    path = metrics / "qpa/eval/runs.json"
-    return json.loads(path.read_text()), path
+# ---------------------------------------------------------------- QPA section on a synthetic summary.json
+def _interval(low: float, high: float, over: str = "seeds", method: str = "t", n: int = 3) -> dict:
+    return Interval(low, high, (low + high) / 2, 0.95, over, method, n).to_dict()
 
 
-def _set_qpa_ppl(metrics: Path, factors: dict[int, float]) -> None:
-    runs, path = _runs(metrics)
-    lora = {r["seed"]: r["ppl_masked"] for r in runs["runs"] if r["variant"] == "lora"}
-    for r in runs["runs"]:
-        if r["variant"] == "qpa_exact":
-            r["ppl_masked"] = lora[r["seed"]] * factors[r["seed"]]
-    path.write_text(json.dumps(runs))
+def _cmp(ratio: tuple[float, float]) -> dict:
+    return {"diff_per_seed": {"0": -1.0, "1": -1.2, "2": -0.8}, "diff_interval": _interval(-1.5, -0.5),
+            "ratio_interval": _interval(*ratio, over="test lines", method="bootstrap", n=64)}
 
 
-def _qpa_ppl_verdict(metrics: Path):
-    qpa = collect(metrics)[0]
-    return next(v for v in qpa.verdicts if v.key == "qpa_ppl" and v.protocol.startswith("corrected"))
+def _qpa_row(kind: str, params: int, mean: float, ratio: tuple[float, float] | None, trained: bool = True,
+             gen: bool = False) -> dict:
+    from quantum_llm.stats import summarize
+    vals = [mean - 0.1, mean, mean + 0.1]
+    r = {"kind": kind, "label": f"a {kind} row", "trainable_params": params, "trainable_pct_of_reference": params / 10,
+         "ppl": summarize(vals).to_dict(), "ppl_per_seed": {str(i): v for i, v in enumerate(vals)}}
+    if trained:
+        d = {"initial_val_loss": 3.5, "best_val_loss": 3.2, "best_step": 100, "dw_rel_start": 0.0, "dw_rel_end": 0.01}
+        if gen:
+            d |= {"source_max_abs_change_end": 0.2, "chunk_rank_start": 9, "chunk_rank_end": 9, "gate_end": 0.05}
+        r |= {"lr_per_seed": {str(i): 1e-3 for i in range(3)}, "diagnostics": {str(i): d for i in range(3)}}
+    return r | ({"vs_reference": _cmp(ratio)} if ratio else {})
 
 
-@pytest.mark.parametrize(("factors", "expected"), [
-    ({0: 1.004, 1: 1.005, 2: 1.006}, HOLDS),
-    ({0: 1.19, 1: 1.2, 2: 1.21}, DOES_NOT_HOLD),
-    ({0: 0.95, 1: 1.2, 2: 1.0}, INCONCLUSIVE),
+def write_qpa(metrics: Path, gated=(0.995, 1.005), paper=(1.3, 1.5), frozen=(0.95, 0.98), control=(0.96, 0.99),
+              shots_factor: float = 1.0) -> None:
+    rows = {"base": _qpa_row("base", 0, 35.0, (1.1, 1.2), trained=False),
+            "lora_r4": _qpa_row("lora", 1000, 30.0, None), "lora_r2": _qpa_row("lora", 500, 30.5, (1.0, 1.03)),
+            "lora_r1": _qpa_row("lora", 250, 31.0, (1.02, 1.05)),
+            "qpa_paper": _qpa_row("paper-faithful", 520, 42.0, paper, gen=True),
+            "qpa_gated": _qpa_row("deviation", 521, 30.0, gated, gen=True),
+            "control_gated": _qpa_row("control", 521, 30.5, (1.0, 1.02), gen=True),
+            "qpa_frozen": _qpa_row("ablation", 521, 30.4, (1.0, 1.02), gen=True),
+            "qpa_gated_qsim_exact": _qpa_row("generation", 521, 30.0, gated, trained=False),
+            "qpa_gated_shots_100": _qpa_row("generation", 521, 30.0 * shots_factor, (1.0, 1.1), trained=False),
+            "qpa_gated_shots_1000": _qpa_row("generation", 521, 30.0, (1.0, 1.05), trained=False),
+            "qpa_gated_noise_0.01": _qpa_row("generation", 521, 30.1, (1.0, 1.06), trained=False)}
+    doc = {"protocol": "synthetic protocol", "reference": "lora_r4", "seeds": [0, 1, 2], "test_lines": 64,
+           "test_tokens": 5000, "rows": rows,
+           "comparisons": {"qpa_gated_vs_qpa_frozen": _cmp(frozen), "qpa_gated_vs_control_gated": _cmp(control)}}
+    (metrics / "qpa" / "summary.json").write_text(json.dumps(doc))
+    qubits = {"protocol": "p", "lora_ppl": 30.0, "lora_ppl_mean": 30.0, "base_ppl": 35.0,
+              "lineage": {"params_hash": "ph", "git": {"commit": "c", "dirty": False}, "data_hash": "dh"},
+              "points": [{"qubits": n, "ppl": 31.0 - n / 10, "trainable_params": 100 * n, "lora_params": 1000,
+                          "ratio_to_lora": n / 10, "circuit_hash": f"h{n}", "source": f"qpa_qubits@{n}"}
+                         for n in (4, 6, 8)]}
+    (metrics / "qpa" / "qubits.json").write_text(json.dumps(qubits))
+
+
+def _qpa_section(tmp_path: Path, **kw):
+    """The QPA section alone, on a synthetic summary.json and the committed evaluate_qpa manifest (lineage)."""
+    from quantum_llm.report.sections import qpa
+    metrics = tmp_path / "metrics"
+    (metrics / "qpa" / "eval").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "metrics/qpa/eval/manifest.json", metrics / "qpa/eval/manifest.json")
+    write_qpa(metrics, **kw)
+    return qpa.build(metrics)
+
+
+def _qpa_verdicts(section) -> dict:
+    return {(v.key, v.protocol.split()[0]): v for v in section.verdicts}
+
+
+@pytest.mark.parametrize(("gated", "paper", "expected_gated", "expected_paper"), [
+    ((0.995, 1.005), (1.3, 1.5), HOLDS, DOES_NOT_HOLD),
+    ((1.02, 1.05), (0.995, 1.0), DOES_NOT_HOLD, HOLDS),
+    ((0.98, 1.0), (1.0, 1.2), INCONCLUSIVE, INCONCLUSIVE),
 ])
-def test_numbers_and_verdicts_follow_the_metrics_files(metrics, factors, expected):
-    _set_qpa_ppl(metrics, factors)
-    v = _qpa_ppl_verdict(metrics)
-    assert v.verdict == expected
-    assert f"{sum(factors.values()) / 3:.3f}" in v.interval_text
+def test_qpa_on_par_verdicts_follow_the_bootstrap_ratio(tmp_path, gated, paper, expected_gated, expected_paper):
+    section = _qpa_section(tmp_path, gated=gated, paper=paper)
+    by = _qpa_verdicts(section)
+    g, p = by[("qpa_ppl", "gated")], by[("qpa_ppl", "paper's")]
+    assert (g.verdict, p.verdict) == (expected_gated, expected_paper)
+    assert f"[{gated[0]:.4f}, {gated[1]:.4f}]" in g.interval_text and "bootstrap" in g.interval_text
+    assert f"-> {expected_gated}; paper-faithful" in section.summary[0]
+
+
+@pytest.mark.parametrize(("frozen", "control", "answer"), [
+    ((0.95, 0.98), (0.96, 0.99), HOLDS),            # both wholly below 1
+    ((0.95, 0.98), (1.01, 1.03), DOES_NOT_HOLD),    # the control beats the gated QPA
+    ((0.95, 0.98), (0.99, 1.01), INCONCLUSIVE),     # one straddles 1
+])
+def test_qpa_circuit_matters_needs_both_comparisons(tmp_path, frozen, control, answer):
+    section = _qpa_section(tmp_path, frozen=frozen, control=control)
+    by = _qpa_verdicts(section)
+    assert by[("qpa_frozen", "gated")].verdict == NOT_CLAIMED == by[("qpa_control", "gated")].verdict
+    line = next(x for x in section.summary if x.startswith("Does the circuit matter"))
+    assert f"? {answer}:" in line
+
+
+def test_qpa_section_tables_figures_and_robustness(tmp_path):
+    from quantum_llm.report.plots import DRAW
+    qpa = _qpa_section(tmp_path, shots_factor=1.2)
+    rows = {r[0]: r for r in qpa.tables[0].rows}
+    assert set(rows) >= {"base", "lora_r4", "lora_r2", "lora_r1", "qpa_paper", "qpa_gated", "control_gated",
+                         "qpa_frozen", "qpa_gated_qsim_exact", "qpa_gated_shots_100", "qpa_gated_noise_0.01"}
+    assert rows["lora_r4"][6] == "reference" and "521 (52.1 %)" in rows["qpa_gated"][3]
+    assert "0: 0.001" in rows["qpa_gated"][5]
+    diag = {r[0]: r for r in qpa.tables[1].rows}
+    assert "base" not in diag and diag["qpa_gated"][-1].startswith("0.050")
+    by = _qpa_verdicts(qpa)
+    assert by[("qpa_shots", "gated")].verdict == NOT_CLAIMED and "100 shots" in by[("qpa_shots", "gated")].measured
+    assert "by the rule: does not hold" in by[("qpa_shots", "gated")].interval_text  # ratio 1.2 to qsim exact
+    assert by[("qpa_params", "paper's")].verdict == HOLDS  # 52 % of LoRA r4, an exact count
+    assert {v.verdict for v in qpa.verdicts} <= set(VERDICTS) and all(v.lineage == ["L1"] for v in qpa.verdicts)
+    assert [t.caption.split(",")[0] for t in qpa.tables][2] == "Gated QPA vs qubits"
+    for f in qpa.figures:
+        DRAW[f.kind](f.data, tmp_path / f.name)
+        assert (tmp_path / f.name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_missing_metrics_file_names_the_stage_to_run(metrics, tmp_path):

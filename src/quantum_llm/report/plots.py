@@ -67,48 +67,46 @@ def qisa_curves(curves: dict[str, list[list[dict]]], out: Path) -> None:
     _save(fig, out)
 
 
-STYLES = {"qpa_exact": "-", "lora": "--", "base": ":"}
+QPA_LINES = (("qpa_gated_qsim_exact", "-", "#d62728", "gated QPA, qsim exact"), ("lora_r4", "--", "#1f77b4", "LoRA r4"),
+             ("base", ":", "#7f7f7f", "base model"))
 
 
-def _hlines(ax, ppl: dict[str, list[float]], names=("qpa_exact", "lora", "base")) -> None:
-    for name in names:
-        style = STYLES[name]
-        if name in ppl:
-            m, _ = _mean_std(ppl[name])
-            ax.axhline(m, ls=style, color=COLORS[name], label=f"{name.replace('_', ' ')} (n = {len(ppl[name])})")
-
-
-def qpa_shots(ppl: dict[str, list[float]], out: Path) -> None:
-    """Masked PPL vs shots for QPA, exact QPA / LoRA / base as lines; ``ppl``: variant -> per-seed values."""
+def qpa_shots(ppl: dict[str, dict], out: Path) -> None:
+    """Gated-QPA PPL vs shots; ``ppl``: row -> Summary dict (mean, std, n); qsim exact, LoRA r4, base as lines."""
     fig, ax = _plt().subplots(figsize=SIZE)
-    shots = sorted(int(v.split("_")[-1]) for v in ppl if v.startswith("qpa_shots_"))
+    prefix = "qpa_gated_shots_"
+    shots = sorted(int(v.removeprefix(prefix)) for v in ppl if v.startswith(prefix))
     if shots:
-        ms = [_mean_std(ppl[f"qpa_shots_{s}"]) for s in shots]
-        ax.errorbar(shots, [m for m, _ in ms], yerr=[s for _, s in ms], marker="o", capsize=3,
-                    color=COLORS["qpa_shots"], label=f"QPA, sampled probabilities (n = {len(ppl[f'qpa_shots_{shots[0]}'])})")
+        ss = [ppl[f"{prefix}{s}"] for s in shots]
+        ax.errorbar(shots, [s["mean"] for s in ss], yerr=[s["std"] or 0.0 for s in ss], marker="o", capsize=3,
+                    color=COLORS["qpa_shots"], label=f"gated QPA, sampled probabilities (n = {ss[0]['n']})")
         ax.set_xscale("log")
-    _hlines(ax, ppl)
+    for name, style, color, label in QPA_LINES:
+        if name in ppl:
+            ax.axhline(ppl[name]["mean"], ls=style, color=color, label=f"{label} (n = {ppl[name]['n']})")
     ax.set_xlabel("shots per weight generation")
-    ax.set_ylabel("test perplexity (padding masked)")
-    ax.set_title("QPA: perplexity vs shots")
+    ax.set_ylabel("test perplexity")
+    ax.set_title("Gated QPA: perplexity vs shots")
     legend_outside(ax)
     _save(fig, out)
 
 
 def qpa_qubits(data: dict[str, Any], out: Path) -> None:
+    """``data``: metrics/qpa/qubits.json (points with qubits, ppl, ratio_to_lora; lora_ppl, base_ppl)."""
     points = sorted(data["points"], key=lambda p: p["qubits"])
     fig, ax = _plt().subplots(figsize=SIZE)
-    xs = [p["qubits"] for p in points]
-    ax.plot(xs, [p["ppl_masked"] for p in points], "o-", color=COLORS["qpa"], label="QPA, seed 0 (n = 1)")
+    ax.plot([p["qubits"] for p in points], [p["ppl"] for p in points], "o-", color=COLORS["qpa"],
+            label="gated QPA, seed 0 (n = 1)")
     for p in points:
-        if p.get("ratio_to_lora") is not None:
-            ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl_masked"]), fontsize=7,
-                        textcoords="offset points", xytext=(0, 6), ha="center")
-    _hlines(ax, {"lora": data["lora"], "base": data["base"]}, names=("lora", "base"))
+        ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl"]), fontsize=7,
+                    textcoords="offset points", xytext=(0, 6), ha="center")
+    ax.axhline(data["lora_ppl"], ls="--", color=COLORS["lora"], label="LoRA r4, seed 0")
+    ax.axhline(data["base_ppl"], ls=":", color=COLORS["base"], label="base model")
     ax.margins(y=0.15)  # room for the point labels
+    ax.set_xticks([p["qubits"] for p in points])
     ax.set_xlabel("qubits N")
-    ax.set_ylabel("test perplexity (padding masked)")
-    ax.set_title("QPA vs qubits (labels: trainable params, % of LoRA)")
+    ax.set_ylabel("test perplexity")
+    ax.set_title("Gated QPA vs qubits (labels: trainable params, % of LoRA r4)")
     legend_outside(ax)
     _save(fig, out)
 
