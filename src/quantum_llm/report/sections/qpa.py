@@ -103,9 +103,11 @@ def circuit_verdicts(d: QpaData) -> list[Verdict]:
         cmp = d.summary["comparisons"].get(f"qpa_gated_vs_{other}")
         if cmp is None:
             continue
+        # judged on the seed-paired difference (t over seeds), which counts training randomness; the
+        # line bootstrap of the ratio resamples test lines only, for these seeds, and is printed beside it
         out.append(judged(claim(key), GATED, f"qpa_gated {ppl(d.rows['qpa_gated'])} vs {other} "
-                          f"{ppl(d.rows[other])}; paired difference {format_interval(iv(cmp['diff_interval']))} "
-                          "(t over seeds)", iv(cmp["ratio_interval"]), [d.ref], 4))
+                          f"{ppl(d.rows[other])}; ratio {format_interval(iv(cmp['ratio_interval']), 4)} "
+                          "(bootstrap over test lines)", iv(cmp["diff_interval"]), [d.ref], 3))
     return out
 
 
@@ -215,11 +217,11 @@ def summary_lines(d: QpaData, verdicts: list[Verdict]) -> list[str]:
     if len(parts) == len(CIRCUIT_MATTERS):
         answer = all_of([rule_outcome(claim(v.key), v.interval) for v in parts])
         lines.append("Does the circuit matter (gated QPA beats both its frozen-angle ablation and the classical "
-                     "control: both ratio intervals wholly below 1)? " + answer + ": "
-                     + "; ".join(f"vs {v.key.removeprefix('qpa_')} {format_interval(v.interval, 4)}" for v in parts)
-                     + " (our question; holds only if both hold, does not hold if either does not). The bootstrap "
-                     "resamples test lines for these seeds; paired by seed (t over seeds) the differences are "
-                     + "; ".join(f"vs {o} {format_interval(iv(d.summary['comparisons'][f'qpa_gated_vs_{o}']['diff_interval']))}"
+                     "control: both seed-paired perplexity differences wholly below 0)? " + answer + ": "
+                     + "; ".join(f"vs {v.key.removeprefix('qpa_')} {format_interval(v.interval, 3)}" for v in parts)
+                     + " (our question; holds only if both hold, does not hold if either does not). Over test "
+                     "lines alone (bootstrap, these seeds) the ratios are "
+                     + "; ".join(f"vs {o} {format_interval(iv(d.summary['comparisons'][f'qpa_gated_vs_{o}']['ratio_interval']), 4)}"
                                  for o in ("qpa_frozen", "control_gated")) + ".")
     lines.append(f"Base model without an adapter: {ppl(d.rows['base'])}.")
     return lines
