@@ -119,7 +119,7 @@ def test_unknown_keys_at_any_level_are_errors_with_a_suggestion(params, override
     ({"seed": "0"}, "seed"),
     ({"simulator__use_gpu": "yes"}, "simulator.use_gpu"),
     ({"simulator__use_gpu": 1}, "simulator.use_gpu"),
-    ({"qpa__lr": "0.001"}, "qpa.lr"),
+    ({"qpa__lrs": ["0.001"]}, "qpa.lrs.0"),
     ({"qpa__seeds": [0, True]}, "qpa.seeds.1"),
     ({"pqc__trainable_scale": "true"}, "pqc.trainable_scale"),
 ])
@@ -131,9 +131,9 @@ def test_types_are_strict(params, overrides, key):
 
 def test_yaml_12_exponent_floats_are_floats(params, tmp_path):
     path = params()
-    path.write_text(path.read_text().replace("lr: 0.001", "lr: 1e-3", 1))
-    assert "lr: 1e-3" in path.read_text()
-    assert config.load_section("qpa").lr == pytest.approx(1e-3)
+    path.write_text(path.read_text().replace("check_atol: 1.0e-05", "check_atol: 1e-5", 1))
+    assert "check_atol: 1e-5" in path.read_text()
+    assert config.load_section("base_model").check_atol == pytest.approx(1e-5)
 
 
 def test_yaml_syntax_error_names_line_and_column(params, tmp_path):

@@ -28,8 +28,10 @@ def _profile(tmp_path, text):
 def test_paper_profile_dry_run_prints_the_command(in_root, capsys):
     assert main(["exp", "--profile", "paper", "--dry-run", "--", "--name", "paper", "qisa_summary"]) == 0
     out = capsys.readouterr().out.strip()
-    assert out == ("dvc exp run -S qisa.model.dropout=0.2 -S qisa.train.batch_size=1024 -S qisa.train.max_iters=1840 "
-                   "-S qisa.train.lr=0.003 --name paper qisa_summary")
+    assert out.startswith("dvc exp run -S qisa.model.dropout=0.2 -S qisa.train.batch_size=1024 "
+                          "-S qisa.train.max_iters=1840 -S qisa.train.lr=0.003 ")
+    assert " -S 'pqc.search.reupload_blocks=[\"shared\", \"separate\"]' " in out   # lists as JSON, quoted
+    assert out.endswith(" --name paper qisa_summary")
 
 
 @pytest.mark.parametrize("text,message", [
