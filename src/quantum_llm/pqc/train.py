@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 
 import numpy as np
 import torch
@@ -47,8 +46,8 @@ def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_s
     x, y = torch.as_tensor(train.x, device=device), torch.as_tensor(train.y, device=device)
     best = {"epoch": 0, "val_acc": accuracy(model, val)}
     best_state = copy.deepcopy(model.state_dict())
-    curve = [{"epoch": 0, "train_loss": None, "val_acc": best["val_acc"], "seconds": 0.0}]
-    t0 = time.perf_counter()
+    # no wall-clock times here: the curve is a git-tracked metric (the stage's *.timing.json has them)
+    curve = [{"epoch": 0, "train_loss": None, "val_acc": best["val_acc"]}]
     for epoch in tqdm(range(1, epochs + 1), desc=desc, unit="epoch"):
         model.train()
         order = torch.randperm(len(y), generator=gen)
@@ -62,8 +61,7 @@ def train_head(model: PQCHead, train: Split, val: Split, *, epochs: int, batch_s
             losses.append(loss.item() * len(idx))
         model.eval()
         val_acc = accuracy(model, val)
-        curve.append({"epoch": epoch, "train_loss": float(np.sum(losses) / len(y)), "val_acc": val_acc,
-                      "seconds": time.perf_counter() - t0})
+        curve.append({"epoch": epoch, "train_loss": float(np.sum(losses) / len(y)), "val_acc": val_acc})
         if val_acc > best["val_acc"]:
             best = {"epoch": epoch, "val_acc": val_acc}
             best_state = copy.deepcopy(model.state_dict())
