@@ -22,7 +22,9 @@ WEIGHT_ATOL = 1e-5  # qsim-generated vs torch-trained weights, exact probabiliti
 
 def main(args: argparse.Namespace) -> None:
     shared, p, sim = load_shared(), load_section("qpa"), load_section("simulator")
-    seed = sim.seed if sim.seed is not None else shared.seed  # shot sampling and noise trajectories
+    # shot sampling and noise trajectories: the base seed plus the training seed, so every seed's
+    # generation draws its own shots (a t interval over seeds then includes the sampling randomness)
+    seed = (sim.seed if sim.seed is not None else shared.seed) + args.seed
     chash = circuit_hash(args.circuits, "qpa")
     qpa, qpa_meta = load_generator(args.qpa)
     if qpa_meta.get("circuit_hash") != chash:
@@ -31,7 +33,7 @@ def main(args: argparse.Namespace) -> None:
 
     def qsim(noise_p: float = 0.0):
         return make_backend("qsim", noise_p=noise_p, seed=seed, cpu_threads=sim.cpu_threads,
-                            use_gpu=sim.use_gpu, trajectories=sim.trajectories)
+                            use_gpu=sim.use_gpu, gpu_mode=sim.gpu_mode, trajectories=sim.trajectories)
 
     out = generate(qpa, qsim(), qsim(), {q: qsim(q) for q in p.noise if q > 0}, p.shots)
     if out.max_abs_weight_diff > WEIGHT_ATOL:
@@ -49,7 +51,7 @@ def main(args: argparse.Namespace) -> None:
             write_json(tmp / name / "generation.json", {"variant": name, "circuit_hash": chash,
                                                         "probabilities": out.probs[name].tolist()})
         used = {"seed": seed, "qpa.shots": p.shots, "qpa.noise": p.noise, "simulator": {
-            k: getattr(sim, k) for k in ("cpu_threads", "use_gpu", "trajectories", "seed")}}
+            k: getattr(sim, k) for k in ("cpu_threads", "use_gpu", "gpu_mode", "trajectories", "seed")}}
         write_manifest(tmp, "generate_qpa", used, [args.qpa / "generator.safetensors"],
                        extra={"circuit_hash": chash, "row": "qpa_gated",
                               "qsim_vs_torch_max_abs_prob_diff": out.max_abs_prob_diff,
@@ -60,6 +62,7 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--qpa", type=Path, required=True, help="models/qpa/train/<seed>/qpa_gated")
+    parser.add_argument("--seed", type=int, required=True, help="the training seed (offsets the shot/trajectory seed)")
     parser.add_argument("--circuits", type=Path, required=True, help="models/circuits")
     parser.add_argument("--base", required=True, help="models/base, recorded as the adapters' base model")
     parser.add_argument("--out", required=True, help="models/qpa/generated/<seed>")

@@ -16,7 +16,7 @@ from quantum_llm.io import atomic_dir, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qpa.evaluate import line_nll, perplexity
 from quantum_llm.qpa.io import load_features, output_weight, save_generator
-from quantum_llm.qpa.train import Split, TrainConfig, rows, train_rows
+from quantum_llm.qpa.train import TRAIN_KEYS, Split, TrainConfig, rows, train_rows
 from quantum_llm.quantum.circuits import qpa_ansatz
 from quantum_llm.quantum.serialize import circuit_hash
 from quantum_llm.stage import InputError, run_stage
@@ -55,8 +55,8 @@ def main(args: argparse.Namespace) -> None:
     with atomic_dir(args.out) as out:
         write_json(out / "point.json", point)
         save_generator(out, res.run.generator, {"row": ROW, "seed": SEED, "circuit_hash": chash, "lr": res.lr})
-        used = {"qpa": p.model_dump(), "circuits": {"qpa_layers": circ.qpa_layers,
-                                                    "qpa_connectivity": circ.qpa_connectivity}}
+        used = {"qpa": p.model_dump(include={"sweep_qubits", *TRAIN_KEYS}),
+                "circuits": {"qpa_layers": circ.qpa_layers, "qpa_connectivity": circ.qpa_connectivity}}
         write_manifest(out, f"qpa_qubits@{n}", used, [args.features / "manifest.json"],
                        extra={"circuit_hash": chash, "qubits": n})
 

@@ -15,7 +15,7 @@ from quantum_llm.io import atomic_dir, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qpa.adapter import save_adapter, skeleton
 from quantum_llm.qpa.io import circuit_hash, load_features, output_weight, save_generator
-from quantum_llm.qpa.train import Split, TrainConfig, rows, train_rows
+from quantum_llm.qpa.train import TRAIN_KEYS, Split, TrainConfig, rows, train_rows
 from quantum_llm.stage import run_stage
 
 log = logging.getLogger("train_adapter")
@@ -49,7 +49,9 @@ def main(args: argparse.Namespace) -> None:
                 "by_lr": {f"{lr:g}": {k: v for k, v in d.items() if k != "step_time_s"} for lr, d in res.by_lr.items()},
             }
             timing[name] = {f"{lr:g}": d["step_time_s"] for lr, d in res.by_lr.items()}
-        used = {"qubits": shared.qubits, "qpa": p.model_dump(), "circuits": circ.model_dump()}
+        # exactly the params dvc.yaml declares for train_qpa (the manifest's hash moves with them only)
+        used = {"qubits": shared.qubits, "qpa": p.model_dump(include=set(TRAIN_KEYS)),
+                "circuits": circ.model_dump(include={"qpa_layers", "qpa_connectivity"})}
         write_manifest(out, "train_qpa", used, [args.features / "manifest.json"],
                        extra={"seed": args.seed, "circuit_hash": chash})
     args.metrics.parent.mkdir(parents=True, exist_ok=True)

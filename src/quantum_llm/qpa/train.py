@@ -52,6 +52,11 @@ class Row:
     label: str = ""
 
 
+# the qpa.* params that training reads (declared for train_qpa and qpa_qubits in dvc.yaml; manifests
+# record exactly these, so their params hash moves only with what changes a trained run)
+TRAIN_KEYS = ("rank", "lora_ranks", "scaling", "dropout", "activation", "steps", "batch_tokens", "lrs", "eval_every")
+
+
 def rows(rank: int, lora_ranks: list[int]) -> tuple[Row, ...]:
     """Every row of the QPA table, in table order."""
     lora = tuple(Row(f"lora_r{k}", "lora", k, kind="baseline", label=f"PEFT LoRA, rank {k}") for k in lora_ranks)
