@@ -259,3 +259,23 @@ def test_a_run_does_not_depend_on_the_other_runs_of_its_pass(tiny):
     alone = train_rows(w, sp["train"], sp["val"], [by["qpa_gated"]], cfg)["qpa_gated"].run.factors()
     shared = train_rows(w, sp["train"], sp["val"], [by["lora_r2"], by["qpa_gated"]], cfg)["qpa_gated"].run.factors()
     assert all(torch.equal(x, y) for x, y in zip(alone, shared, strict=True))
+
+
+def test_adapted_nll_in_a_reused_buffer_equals_torch_logsumexp():
+    # oracle: torch.logsumexp / cross_entropy on a freshly built logit matrix; the in-place path in a
+    # buffer reused across adapters (dirty from the previous one) must agree to float rounding (1e-6 rel)
+    from quantum_llm.qpa.train import adapted_nll
+    g = torch.Generator().manual_seed(0)
+    t, d, v, r = 37, 16, 300, 3
+    h, w = torch.randn(t, d, generator=g), torch.randn(v, d, generator=g)
+    y = torch.randint(0, v, (t,), generator=g)
+    base = h @ w.T
+    buf = torch.full((64, v), float("nan"))
+    for _ in range(3):
+        a, b = torch.randn(r, d, generator=g), torch.randn(v, r, generator=g)
+        z = base + 1.5 * (h @ a.T) @ b.T
+        ref = torch.nn.functional.cross_entropy(z, y, reduction="none")
+        got = adapted_nll(h, base, y, a, b, 1.5, out=buf[:t])
+        assert torch.allclose(got, ref, rtol=1e-6, atol=1e-6)
+        assert torch.allclose(adapted_nll(h, base, y, a, b, 1.5), ref, rtol=1e-6, atol=1e-6)
+        assert torch.equal(base, h @ w.T)   # the cached base logits are never written

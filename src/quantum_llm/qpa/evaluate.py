@@ -29,6 +29,7 @@ def line_nll(weight: torch.Tensor, test: Split, adapters: Mapping[str, tuple[tor
     """({name: per-line NLL sums (n_lines,)}, tokens per line (n_lines,)); ``None`` = the base model."""
     n_lines = int(test.line_of.max()) + 1
     sums = {k: torch.zeros(n_lines, dtype=torch.float64) for k in adapters}
+    buf = torch.empty(min(chunk, len(test.y)), weight.shape[0], dtype=weight.dtype)   # see adapted_nll
     for i in range(0, len(test.y), chunk):
         h, y, line = test.h[i: i + chunk], test.y[i: i + chunk], test.line_of[i: i + chunk]
         base = base_logits(h, weight)
@@ -36,7 +37,7 @@ def line_nll(weight: torch.Tensor, test: Split, adapters: Mapping[str, tuple[tor
             if ad is None:
                 nll = torch.logsumexp(base, 1) - base.gather(1, y[:, None]).squeeze(1)
             else:
-                nll = adapted_nll(h, base, y, *ad)
+                nll = adapted_nll(h, base, y, *ad, out=buf[: len(y)])
             sums[name].index_add_(0, line, nll.double())
     tokens = torch.bincount(test.line_of, minlength=n_lines).numpy()
     return {k: v.numpy() for k, v in sums.items()}, tokens
