@@ -4,19 +4,19 @@ generations (exact, shots, noise), for every seed in qpa.seeds; per-line NLL sum
 over seeds with intervals (metrics/qpa/summary.json, summary.md) and the PPL-vs-shots plot."""
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from quantum_llm.config import load_section
-from quantum_llm.io import atomic_dir, atomic_file, sha256_path, write_json
+from quantum_llm.io import atomic_dir, atomic_file, read_json, sha256_path, write_json
 from quantum_llm.lineage import write_manifest
 from quantum_llm.qpa.adapter import load_factors
 from quantum_llm.qpa.evaluate import line_nll
 from quantum_llm.qpa.io import load_features, output_weight
-from quantum_llm.qpa.report import build_summary, markdown_table, plot_shots
+from quantum_llm.qpa.report import build_summary, markdown_table
 from quantum_llm.qpa.train import Split, rows
+from quantum_llm.report import plots
 from quantum_llm.stage import InputError, run_stage
 
 PROTOCOL = ("lm_head of SmolLM2-135M adapted, backbone frozen. Train: the first whole lines of WikiText-2 valid "
@@ -24,12 +24,6 @@ PROTOCOL = ("lm_head of SmolLM2-135M adapted, backbone frozen. Train: the first 
             "lines until qpa.val_tokens; test: the first qpa.test_lines lines of WikiText-2 test, each its own "
             "sequence, next-token loss over real tokens only (no padding). Every row: the same batches, steps and "
             "seeds, each learning rate of qpa.lrs, the rate and checkpoint with the best validation loss kept.")
-
-
-def _json(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise InputError(f"{path} not found; run `dvc repro {stage}` first")
-    return json.loads(path.read_text())
 
 
 def _diagnostics(by_lr: dict, lr: float) -> dict:
@@ -51,8 +45,8 @@ def collect(args, p) -> tuple[dict, dict]:
     for row in rows(p.rank, p.lora_ranks):
         meta = {"kind": row.kind, "label": row.label, "lr_per_seed": {}, "diagnostics": {}}
         for s in p.seeds:
-            run = _json(args.runs / str(s) / row.name / "run.json", f"train_qpa@{s}")
-            train_doc = _json(args.train_metrics / f"{s}.json", f"train_qpa@{s}")
+            run = read_json(args.runs / str(s) / row.name / "run.json", f"train_qpa@{s}")
+            train_doc = read_json(args.train_metrics / f"{s}.json", f"train_qpa@{s}")
             adapters[(row.name, s)] = load_factors(args.runs / str(s) / row.name / "adapter")
             meta["trainable_params"] = run["trainable_params"]
             meta["lr_per_seed"][str(s)] = run["lr"]
@@ -84,10 +78,10 @@ def main(args: argparse.Namespace) -> None:
     with atomic_dir(args.out) as out:
         write_json(out / "lines.json", {"tokens": tokens.tolist(), "nll": {
             n: {str(s): np.round(v, 6).tolist() for s, v in per.items()} for n, per in nll.items()}})
-        plot_shots(doc, out / "ppl_vs_shots.png")
+        plots.qpa_shots({name: row["ppl"] for name, row in doc["rows"].items()}, out / "ppl_vs_shots.png")
         inputs = [args.features / "manifest.json"] + [args.runs / str(s) / "manifest.json" for s in p.seeds]
         generated = [args.generated / str(s) / "manifest.json" for s in p.seeds]
-        hashes = sorted({json.loads(g.read_text())["circuit_hash"] for g in generated})
+        hashes = sorted({read_json(g, "generate_qpa")["circuit_hash"] for g in generated})
         write_manifest(out, "evaluate_qpa", {"qpa.seeds": p.seeds, "qpa.rank": p.rank, "qpa.lora_ranks": p.lora_ranks,
                                              "qpa.bootstrap_resamples": p.bootstrap_resamples}, inputs + generated,
                        extra={"circuit_hashes": {"qpa": ",".join(hashes)},

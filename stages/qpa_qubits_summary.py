@@ -4,12 +4,12 @@ train_qpa@0 scored by evaluate_qpa on qsim-exact weights; added when N is not in
 LoRA r4 and the base model for reference, into metrics/qpa/qubits.json and metrics/qpa/ppl_vs_qubits.png."""
 
 import argparse
-import json
 from pathlib import Path
 
 from quantum_llm.config import load_section, load_shared
-from quantum_llm.io import pyplot, save_png, write_json
+from quantum_llm.io import read_json, write_json
 from quantum_llm.lineage import build_manifest, lineage_block
+from quantum_llm.report import plots
 from quantum_llm.stage import InputError, run_stage
 
 PROTOCOL = ("Gated QPA trained with seed 0 at each qubit count N (qpa.sweep_qubits; same data, batches, steps and "
@@ -21,35 +21,11 @@ PROTOCOL = ("Gated QPA trained with seed 0 at each qubit count N (qpa.sweep_qubi
             "trainable_params: QNN angles + mapping model + gate; lora_params: LoRA's m.")
 
 
-def _read(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise InputError(f"{path} not found; run `dvc repro {stage}` first")
-    return json.loads(path.read_text())
-
-
-def plot(doc: dict, out: Path) -> None:
-    plt = pyplot()
-    pts = doc["points"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot([p["qubits"] for p in pts], [p["ppl"] for p in pts], marker="o", label="gated QPA (seed 0)")
-    for p in pts:
-        ax.annotate(f"{100 * p['ratio_to_lora']:.0f} %", (p["qubits"], p["ppl"]), fontsize=7,
-                    textcoords="offset points", xytext=(0, 6), ha="center")
-    ax.axhline(doc["lora_ppl"], linestyle="--", label="LoRA r4 (seed 0)")
-    ax.axhline(doc["base_ppl"], linestyle=":", color="gray", label="base model")
-    ax.set_xlabel("qubits N (labels: trainable parameters as % of LoRA r4's)")
-    ax.set_ylabel("test perplexity")
-    ax.set_title("Gated QPA: perplexity vs qubits")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_png(fig, out, dpi=120)  # atomic: a crash never leaves a half-written plot
-
-
 def main(args: argparse.Namespace) -> None:
     shared, p, circ = load_shared(), load_section("qpa"), load_section("circuits")
-    points = [dict(_read(args.points / str(n) / "point.json", f"qpa_qubits@{n}"), source=f"qpa_qubits@{n}")
+    points = [dict(read_json(args.points / str(n) / "point.json", f"qpa_qubits@{n}"), source=f"qpa_qubits@{n}")
               for n in p.sweep_qubits]
-    rows = _read(args.summary, "evaluate_qpa")["rows"]
+    rows = read_json(args.summary, "evaluate_qpa")["rows"]
 
     def ppl(row: str, seed: int) -> float:
         try:
@@ -58,7 +34,7 @@ def main(args: argparse.Namespace) -> None:
             raise InputError(f"{args.summary} has no {row} run for seed {seed}; run `dvc repro evaluate_qpa`") from None
 
     if shared.qubits not in p.sweep_qubits:
-        gen = _read(args.qpa_run / "generator.json", "train_qpa@0")
+        gen = read_json(args.qpa_run / "generator.json", "train_qpa@0")
         m = sum(gen["spec"]["rank"] * (t["d_in"] + t["d_out"]) for t in gen["spec"]["targets"])
         n_params = rows["qpa_gated"]["trainable_params"]
         points.append({"qubits": shared.qubits, "row": "qpa_gated", "ppl": ppl("qpa_gated_qsim_exact", 0),
@@ -70,7 +46,7 @@ def main(args: argparse.Namespace) -> None:
            "lora_ppl": ppl("lora_r4", 0), "lora_ppl_mean": rows["lora_r4"]["ppl"]["mean"], "base_ppl": ppl("base", 0)}
     # lineage for the report: params of this sweep, the data (the features evaluate_qpa scored), commit;
     # each point carries its own circuit_hash; this block has no 'created'
-    eval_manifest = _read(args.eval_manifest, "evaluate_qpa")
+    eval_manifest = read_json(args.eval_manifest, "evaluate_qpa")
     # params: exactly those the stage declares in dvc.yaml, so the hash changes when it re-runs
     manifest = build_manifest("qpa_qubits_summary", {
         "qubits": shared.qubits, "qpa.sweep_qubits": p.sweep_qubits, "circuits.qpa_connectivity": circ.qpa_connectivity}, [])
@@ -78,7 +54,7 @@ def main(args: argparse.Namespace) -> None:
                                    data_hash=eval_manifest["inputs"].get("data/features/qpa/manifest.json"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, doc)
-    plot(doc, args.plot)
+    plots.qpa_qubits(doc, args.plot)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,20 @@ def read_parquet(path: str | Path, columns: list[str] | None = None, *, stage: s
                          f"rebuild it with `dvc repro -f {stage}`") from None
 
 
+def read_json(path: str | Path, stage: str) -> Any:
+    """A JSON file written by ``stage``; missing or invalid is one :class:`InputError` line naming
+    the file and the fix. The one JSON reader of stages and report."""
+    from .stage import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} not found: run `dvc repro {stage}` first")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path} is not valid JSON ({e}): re-run `dvc repro -f {stage}`") from None
+
+
 def hub_revision(repo_id: str, repo_type: str) -> str:
     """The commit sha a Hugging Face hub repo (``model`` or ``dataset``) resolves to now."""
     from huggingface_hub import HfApi

@@ -8,12 +8,9 @@ a bootstrap interval over test lines of the perplexity ratio) and the per-run di
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .. import stats
-from ..io import pyplot, save_png
 from .evaluate import compare, perplexity
 from .train import REFERENCE
 
@@ -71,27 +68,3 @@ def markdown_table(doc: dict) -> str:
         lines.append(f"- {name}: PPL difference {stats.format_interval(stats.Interval.from_dict(c['diff_interval']))}; "
                      f"PPL ratio {stats.format_interval(stats.Interval.from_dict(c['ratio_interval']), 4)}")
     return "\n".join(lines) + "\n"
-
-
-def plot_shots(doc: dict, out: Path) -> None:
-    """Gated-QPA PPL vs shots per weight generation, exact generation, LoRA r4 and the base as lines."""
-    plt = pyplot()
-    rows = doc["rows"]
-    prefix = "qpa_gated_shots_"
-    shots = sorted(int(v.removeprefix(prefix)) for v in rows if v.startswith(prefix))
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    if shots:
-        ys = [rows[f"{prefix}{s}"]["ppl"]["mean"] for s in shots]
-        es = [rows[f"{prefix}{s}"]["ppl"]["std"] or 0.0 for s in shots]
-        ax.errorbar(shots, ys, yerr=es, marker="o", label="gated QPA, weights from sampled probabilities")
-        ax.set_xscale("log")
-    for name, style in (("qpa_gated_qsim_exact", "-"), (REFERENCE, "--"), ("base", ":")):
-        if name in rows:
-            ax.axhline(rows[name]["ppl"]["mean"], linestyle=style, color="gray" if name == "base" else None,
-                       label=name.replace("_", " "))
-    ax.set_xlabel("shots per weight generation")
-    ax.set_ylabel("test perplexity")
-    ax.set_title("Gated QPA: perplexity vs shots (mean ± std over seeds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_png(fig, out, dpi=120)

@@ -7,11 +7,11 @@ is a pure function of what DVC tracks as metrics. Each number cites a lineage en
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..io import read_json
 from ..stage import InputError
 from ..stats import format_summary, summarize
 from .model import Lineage
@@ -20,12 +20,8 @@ NA = "n/a"
 
 
 def load_json(path: Path, stage: str) -> Any:
-    if not path.is_file():
-        raise InputError(f"{path} is missing: run `dvc repro {stage}` first (the report reads metrics/ only)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path} is not valid JSON ({e}): re-run `dvc repro -f {stage}`") from None
+    """metrics/ JSON (see :func:`quantum_llm.io.read_json`)."""
+    return read_json(path, stage)
 
 
 def need(d: dict, key: str, where: Path) -> Any:
