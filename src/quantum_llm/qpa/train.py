@@ -183,7 +183,9 @@ class Run:
             owner = self.generator
         owner.to(self.device)
         self.params = [p for p in owner.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
+        # foreach: one call per operation over all parameter tensors (the generator has 18) instead
+        # of a Python loop over them; the same arithmetic (identical results on the CPU)
+        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0, foreach=True)
         # linear decay to 0 over the run, as in the official code
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: max(0.0, 1 - s / cfg.steps))
         self.owner = owner
@@ -227,6 +229,8 @@ class Run:
         if self.generator is None:
             loss = self.loss(h, base, y, *self.factors())
             loss.backward()
+            with small_ops(self.device):   # the optimizer's small element-wise updates, too
+                self.opt.step()
         else:
             # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
             # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
@@ -238,8 +242,7 @@ class Run:
             loss.backward()
             with small_ops(self.device):
                 torch.autograd.backward((a, b), (la.grad, lb.grad))
-        with small_ops(self.device):   # the optimizer's small element-wise updates, too
-            self.opt.step()
+                self.opt.step()
         self.sched.step()
         return loss.item()
 
