@@ -216,7 +216,7 @@ class Run:
         p = self.cfg.dropout
         if train and p > 0:
             mask = torch.empty(h.shape, dtype=h.dtype).bernoulli_(1 - p, generator=self.rng)
-            h = h * mask.to(h.device, non_blocking=True) / (1 - p)
+            h = h * mask.to(h.device) / (1 - p)
         return h @ a.T
 
     def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
