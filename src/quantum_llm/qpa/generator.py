@@ -224,13 +224,12 @@ class CentredFactors(torch.autograd.Function):
     def backward(ctx, *grads):
         flat, gate = ctx.saved_tensors
         numel = ctx.chunk_shape[0] * ctx.chunk_shape[1]
-        g = flat.new_zeros(numel)       # the padding past m (unused chunk values) keeps a zero gradient
+        g = flat.new_empty(numel)
+        g[flat.numel():] = 0            # the padding past m (unused chunk values): a zero gradient
         gflat, ggate, i = g[: flat.numel()], None, 0
         for k, ((r, c), gk) in enumerate(zip(ctx.shapes, grads, strict=True)):
             dst = gflat[i: i + r * c].view(r, c)
-            if gk is None:
-                pass
-            elif ctx.has_gate and k % 2 == 1:
+            if ctx.has_gate and k % 2 == 1:   # (autograd passes zeros for an unused output, never None)
                 part = (gk * flat[i: i + r * c].view(r, c)).sum()   # d loss / d gate from this B
                 ggate = part if ggate is None else ggate + part
                 torch.mul(gk, gate, out=dst)
