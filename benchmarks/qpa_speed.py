@@ -8,10 +8,12 @@
 - the time to generate all LoRA weights on qsim (exact probabilities + mapping model + gate;
   target < 10 ms).
 
-    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 64] [--repeats 15]
+    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 64] [--repeats 15] [--threads 1]
 
 Steps are interleaved (full, cached LoRA, cached QPA, ...) and the median of each is reported,
-so load on a noisy machine affects all of them alike. Uses models/base's lm_head and the cached
+so load on a noisy machine affects all of them alike; the minima are printed beside the medians.
+``--threads 1`` runs everything on one thread (the vocabulary-sized products too): on a loaded
+machine, where a second OpenMP thread is often descheduled, that ratio reflects the work done. Uses models/base's lm_head and the cached
 features in data/features/qpa when present, else random tensors of the same shape.
 """
 
@@ -83,9 +85,12 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=64, help="qpa.batch_tokens of the default profile")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--grid-runs", type=int, default=21, help="runs sharing a batch (rows x learning rates)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--base", type=Path, default=Path("models/base"))
     ap.add_argument("--features", type=Path, default=Path("data/features/qpa/train.safetensors"))
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     weight, h, y = inputs(args)
     cfg = TrainConfig(steps=10**6, batch_tokens=args.batch_tokens, lrs=(1e-4,), seed=0, scaling=2.0, dropout=0.05,
                       n_qubits=args.qubits, layers=args.layers)
