@@ -109,7 +109,7 @@ class LowRankCE(torch.autograd.Function):
     def backward(ctx, grad):
         p, xa, b, y = ctx.saved_tensors
         g = p.clone() if ctx.needs_input_grad[0] else p     # p is freed after this backward
-        g[torch.arange(len(y), device=y.device), y] -= 1                    # T * d loss / d logits
+        g[torch.arange(len(y), device=y.device), y] -= 1   # T * d loss / d logits
         c = grad / len(y)
         # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix
         gxa = (g @ b).mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
