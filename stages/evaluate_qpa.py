@@ -1,6 +1,7 @@
 """Stage evaluate_qpa: test perplexity of the base model, every trained row (each at its
 validation-chosen learning rate and best-validation checkpoint) and the gated QPA's qsim
-generations (exact, shots, noise), for every seed in qpa.seeds; per-line NLL sums, the summary
+generations (exact, shots, noise), for every seed in qpa.seeds, scored on the device
+QUANTUM_LLM_DEVICE names (recorded in the manifest); per-line NLL sums, the summary
 over seeds with intervals (metrics/qpa/summary.json, summary.md) and the PPL-vs-shots plot."""
 
 import argparse

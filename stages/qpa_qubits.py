@@ -5,7 +5,8 @@ the rate and checkpoint with the best validation loss kept) with a QNN of N qubi
 params (circuits.qpa_layers, circuits.qpa_connectivity; n_mlp = ceil(m / 2**N) follows N), then
 scores the test perplexity with the weights the torch simulator generates from exact
 probabilities (equal to qsim-exact ones within 1e-5, checked by generate_qpa for the pipeline's
-own N). The default pipeline's N is the top-level ``qubits``; this sweep is ``qpa.sweep_qubits``."""
+own N). Trains and scores on the device QUANTUM_LLM_DEVICE names (recorded in the manifest).
+The default pipeline's N is the top-level ``qubits``; this sweep is ``qpa.sweep_qubits``."""
 
 import argparse
 import logging

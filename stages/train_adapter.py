@@ -1,7 +1,7 @@
 """Stage train_qpa@<seed>: every QPA row (PEFT LoRA at each rank, QPA as published, gated QPA,
 the gated classical control, gated QPA with frozen angles) over the learning-rate grid, for one
 seed, on the cached lm_head features (one pass: the base logits of a batch are computed once for
-every run). Keeps each row at its validation-chosen learning rate and best-validation
+every run), on the device QUANTUM_LLM_DEVICE names (recorded in the manifest). Keeps each row at its validation-chosen learning rate and best-validation
 checkpoint: a PEFT adapter folder per row (for the generator rows: the weights the torch
 simulator generates) plus the generator itself. Validation curves, the choice and the per-run
 diagnostics go to --metrics (JSON); step times to a separate .timing.json."""
@@ -36,7 +36,8 @@ def main(args: argparse.Namespace) -> None:
             run = res.run
             a, b = run.factors()
             head = skeleton(args.base, ["lm_head"], res.row.rank, p.scaling * res.row.rank, p.dropout, tuple(weight.shape))
-            save_adapter(out / name / "adapter", head, {"lm_head": (a.detach(), b.detach())}, base_model=str(args.base))
+            save_adapter(out / name / "adapter", head, {"lm_head": (a.detach().cpu(), b.detach().cpu())},
+                         base_model=str(args.base))
             extra = {"row": name, "seed": args.seed, "lr": res.lr, "trainable_params": run.trainable}
             if run.generator is not None:
                 if res.row.method == "qpa":

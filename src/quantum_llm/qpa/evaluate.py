@@ -20,16 +20,23 @@ import numpy as np
 import torch
 
 from .. import stats
+from ..device import parse_device, resolve_device, to_numpy
 from .train import Split, adapted_nll, base_logits
 
 
 @torch.no_grad()
 def line_nll(weight: torch.Tensor, test: Split, adapters: Mapping[str, tuple[torch.Tensor, torch.Tensor, float] | None],
-             chunk: int = 1024) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """({name: per-line NLL sums (n_lines,)}, tokens per line (n_lines,)); ``None`` = the base model."""
+             chunk: int = 1024, device: torch.device | str | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({name: per-line NLL sums (n_lines,)}, tokens per line (n_lines,)); ``None`` = the base model.
+
+    Computed on ``device`` (default: :func:`~quantum_llm.device.resolve_device`); the inputs may
+    live anywhere, the results are NumPy arrays."""
+    device = resolve_device() if device is None else parse_device(str(device))
+    weight, test = weight.to(device), test.to(device)
+    adapters = {k: None if ad is None else (ad[0].to(device), ad[1].to(device), ad[2]) for k, ad in adapters.items()}
     n_lines = int(test.line_of.max()) + 1
-    sums = {k: torch.zeros(n_lines, dtype=torch.float64) for k in adapters}
-    buf = torch.empty(min(chunk, len(test.y)), weight.shape[0], dtype=weight.dtype)   # see adapted_nll
+    sums = {k: torch.zeros(n_lines, dtype=torch.float64, device=device) for k in adapters}
+    buf = torch.empty(min(chunk, len(test.y)), weight.shape[0], dtype=weight.dtype, device=device)   # see adapted_nll
     for i in range(0, len(test.y), chunk):
         h, y, line = test.h[i: i + chunk], test.y[i: i + chunk], test.line_of[i: i + chunk]
         base = base_logits(h, weight)
@@ -39,8 +46,8 @@ def line_nll(weight: torch.Tensor, test: Split, adapters: Mapping[str, tuple[tor
             else:
                 nll = adapted_nll(h, base, y, *ad, out=buf[: len(y)])
             sums[name].index_add_(0, line, nll.double())
-    tokens = torch.bincount(test.line_of, minlength=n_lines).numpy()
-    return {k: v.numpy() for k, v in sums.items()}, tokens
+    tokens = to_numpy(torch.bincount(test.line_of, minlength=n_lines))
+    return {k: to_numpy(v) for k, v in sums.items()}, tokens
 
 
 def perplexity(nll: np.ndarray, tokens: np.ndarray) -> float:

@@ -104,9 +104,13 @@ class MappingModel(nn.Module):
             layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(MLP_WIDTHS[-1], n_mlp)
+        # the layers that compute something (activation "none" is the identity: skipped, same numbers)
+        self._steps = [m for m in (*self.body, self.head) if not isinstance(m, nn.Identity)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (n_b, N+1) -> (n_b, n_mlp)
-        return self.head(self.body(z))
+        for m in self._steps:
+            z = m(z)
+        return z
 
 
 class CircuitProbabilities(nn.Module):
@@ -118,9 +122,18 @@ class CircuitProbabilities(nn.Module):
         self.sim = TorchCircuit(self.circuit_spec.circuit, self.circuit_spec.weight_symbols,
                                 qubits=self.circuit_spec.qubits)
         self.theta = nn.Parameter(torch.rand(len(self.circuit_spec.weight_symbols)) * 2 * math.pi)
+        self._frozen: tuple[tuple, torch.Tensor] | None = None
 
     def forward(self) -> torch.Tensor:  # (2**N,)
-        return self.sim.probabilities(self.theta)[0]
+        if self.theta.requires_grad:
+            return self.sim.probabilities(self.theta)[0]
+        # frozen angles (the qpa_frozen ablation): the same probabilities every step, simulated once
+        # per value of theta (its version counter moves with every in-place change, e.g. a restore)
+        key = (self.theta._version, self.theta.data_ptr(), self.theta.device, self.theta.dtype)
+        if self._frozen is None or self._frozen[0] != key:
+            with torch.no_grad():
+                self._frozen = (key, self.sim.probabilities(self.theta)[0])
+        return self._frozen[1]
 
 
 class LearnedProbabilities(nn.Module):
@@ -162,8 +175,12 @@ class QPAGenerator(nn.Module):
 
     def factors(self, flat: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{module name: (A (r, d_in), B (d_out, r))} sliced in target order, A before B; with a
-        gate, every B is multiplied by it."""
-        flat = self() if flat is None else flat
+        gate, every B is multiplied by it. Without ``flat``: generated from the probability source,
+        through :class:`CentredFactors` (the same numbers, a cheaper backward)."""
+        if flat is None:
+            shapes = tuple(s for t in self.spec.targets for s in ((self.spec.rank, t.d_in), (t.d_out, self.spec.rank)))
+            pieces = CentredFactors.apply(self.chunk_matrix(self.probs()), self.gate, shapes)
+            return {t.name: (pieces[2 * k], pieces[2 * k + 1]) for k, t in enumerate(self.spec.targets)}
         out, i, r = {}, 0, self.spec.rank
         for t in self.spec.targets:
             a = flat[i: i + r * t.d_in].view(r, t.d_in)
@@ -177,3 +194,47 @@ class QPAGenerator(nn.Module):
 
     def n_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class CentredFactors(torch.autograd.Function):
+    """chunk matrix (n_b, n_mlp) -> its first m values, centred, cut into the factor ``shapes``
+    (A_1, B_1, A_2, ...), every B multiplied by ``gate`` (None: no gate): the composition of
+    :meth:`QPAGenerator.generate_from_probs` (after the mapping model) and
+    :meth:`QPAGenerator.factors`, with the same forward ops. Written by hand for the backward:
+    autograd's fills a zero vector of length m per slice and sums them (several passes over the
+    ~200k values, a visible share of a QPA step); this one writes every slice's gradient into
+    one buffer and centres it in place. The gradients are the same expressions in the same
+    order (the tests check them against autograd's)."""
+
+    @staticmethod
+    def forward(ctx, chunk: torch.Tensor, gate: torch.Tensor | None, shapes: tuple[tuple[int, int], ...]):
+        m = sum(r * c for r, c in shapes)
+        flat = chunk.flatten()[:m]
+        flat = flat - flat.mean()
+        out, i = [], 0
+        for k, (r, c) in enumerate(shapes):
+            piece = flat[i: i + r * c].view(r, c)
+            out.append(gate * piece if gate is not None and k % 2 == 1 else piece)
+            i += r * c
+        ctx.save_for_backward(flat, gate)
+        ctx.shapes, ctx.chunk_shape, ctx.has_gate = shapes, chunk.shape, gate is not None
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        flat, gate = ctx.saved_tensors
+        numel = ctx.chunk_shape[0] * ctx.chunk_shape[1]
+        g = flat.new_empty(numel)
+        g[flat.numel():] = 0            # the padding past m (unused chunk values): a zero gradient
+        gflat, ggate, i = g[: flat.numel()], None, 0
+        for k, ((r, c), gk) in enumerate(zip(ctx.shapes, grads, strict=True)):
+            dst = gflat[i: i + r * c].view(r, c)
+            if ctx.has_gate and k % 2 == 1:   # (autograd passes zeros for an unused output, never None)
+                part = (gk * flat[i: i + r * c].view(r, c)).sum()   # d loss / d gate from this B
+                ggate = part if ggate is None else ggate + part
+                torch.mul(gk, gate, out=dst)
+            else:
+                dst.copy_(gk)
+            i += r * c
+        gflat.sub_(gflat.sum() / flat.numel())   # through the centring: g - mean(g)
+        return g.view(ctx.chunk_shape), ggate, None

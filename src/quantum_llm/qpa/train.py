@@ -23,6 +23,7 @@ is the grid value with the lowest best-validation loss (validation only; test is
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..device import parse_device, resolve_device, synchronize
 from .generator import GeneratorSpec, LoraTarget, QPAGenerator
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ class LowRankCE(torch.autograd.Function):
     def backward(ctx, grad):
         p, xa, b, y = ctx.saved_tensors
         g = p.clone() if ctx.needs_input_grad[0] else p     # p is freed after this backward
-        g[torch.arange(len(y)), y] -= 1                    # T * d loss / d logits
+        g[torch.arange(len(y), device=y.device), y] -= 1   # T * d loss / d logits
         c = grad / len(y)
         # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix
         gxa = (g @ b).mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
@@ -128,6 +130,9 @@ class Split:
     def from_features(cls, f: dict[str, torch.Tensor]) -> Split:
         return cls(f["h"], f["y"], f["line_of"])
 
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.h.to(device), self.y.to(device), self.line_of.to(device))
+
 
 @contextmanager
 def one_thread():
@@ -139,6 +144,12 @@ def one_thread():
         torch.set_num_threads(n)
 
 
+def small_ops(device: torch.device):
+    """Where the generator's many tiny ops run: one CPU thread (see :meth:`Run.step`); on a CUDA
+    device the host's thread count does not matter, so nothing changes there."""
+    return one_thread() if device.type == "cpu" else contextlib.nullcontext()
+
+
 def _param_count(params) -> int:
     return sum(p.numel() for p in params)
 
@@ -148,10 +159,13 @@ class Run:
 
     def __init__(self, row: Row, lr: float, cfg: TrainConfig, weight: torch.Tensor):
         self.row, self.lr, self.cfg = row, lr, cfg
+        self.device = weight.device
         d_out, d_in = weight.shape
         self.w_norm = weight.norm().item()
         # the same seed for every row: the LoRA rows share A's init per rank; QPA, its ablations
-        # and the control share the mapping model (and QPA's rows the circuit angles)
+        # and the control share the mapping model (and QPA's rows the circuit angles). Everything
+        # is initialised on the CPU from the CPU generators, then moved: every device starts from
+        # the same numbers, and the dropout masks are drawn on the CPU too (see xa)
         torch.manual_seed(cfg.seed)
         self.rng = torch.Generator().manual_seed(cfg.seed + 2)
         self.generator: QPAGenerator | None = None
@@ -167,8 +181,11 @@ class Run:
             if row.freeze_angles:
                 self.generator.probs.theta.requires_grad_(False)
             owner = self.generator
+        owner.to(self.device)
         self.params = [p for p in owner.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
+        # foreach: one call per operation over all parameter tensors (the generator has 18) instead
+        # of a Python loop over them; the same arithmetic (identical results on the CPU)
+        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0, foreach=True)
         # linear decay to 0 over the run, as in the official code
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: max(0.0, 1 - s / cfg.steps))
         self.owner = owner
@@ -182,7 +199,7 @@ class Run:
 
     def _source(self) -> torch.Tensor:
         if self.generator is None:
-            return torch.zeros(0)
+            return torch.zeros(0, device=self.device)
         return torch.cat([p.detach().flatten() for p in self.generator.probs.parameters()])
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,10 +211,12 @@ class Run:
     def xa(self, h: torch.Tensor, a: torch.Tensor, train: bool) -> torch.Tensor:
         """LoRA's input side: dropout(h) @ A^T, (T, r). The dropout masks come from the run's own
         generator (seeded by the seed alone), so a run does not depend on which other runs share
-        the pass, and every row of a seed sees the same masks."""
+        the pass, and every row of a seed sees the same masks. The generator is a CPU one on every
+        device: the mask is drawn on the CPU and copied, so a CUDA run sees the CPU run's masks."""
         p = self.cfg.dropout
         if train and p > 0:
-            h = h * torch.empty_like(h).bernoulli_(1 - p, generator=self.rng) / (1 - p)
+            mask = torch.empty(h.shape, dtype=h.dtype).bernoulli_(1 - p, generator=self.rng)
+            h = h * mask.to(h.device) / (1 - p)
         return h @ a.T
 
     def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -210,19 +229,20 @@ class Run:
         if self.generator is None:
             loss = self.loss(h, base, y, *self.factors())
             loss.backward()
+            with small_ops(self.device):   # the optimizer's small element-wise updates, too
+                self.opt.step()
         else:
             # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
             # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
             # several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine)
-            with one_thread():
+            with small_ops(self.device):
                 a, b = self.factors()
             la, lb = a.detach().requires_grad_(), b.detach().requires_grad_()
             loss = self.loss(h, base, y, la, lb)
             loss.backward()
-            with one_thread():
+            with small_ops(self.device):
                 torch.autograd.backward((a, b), (la.grad, lb.grad))
-        with one_thread():   # the optimizer's small element-wise updates, too
-            self.opt.step()
+                self.opt.step()
         self.sched.step()
         return loss.item()
 
@@ -237,7 +257,7 @@ class Run:
         """Per-token negative log-likelihood (T,), no dropout (``out``: see :func:`adapted_nll`)."""
         self.owner.eval()
         if factors is None:
-            with one_thread():
+            with small_ops(self.device):
                 factors = self.factors()
         return adapted_nll(h, base, y, *factors, self.cfg.scaling, out=out)
 
@@ -249,10 +269,13 @@ class Run:
         self.owner.load_state_dict(self.best[2])
 
     @torch.no_grad()
-    @one_thread()
     def diagnostics(self) -> dict:
         """||delta W|| / ||W|| (Frobenius), the largest change of a source parameter (circuit angle
         or control logit) and the numerical rank of the generated (n_b, n_mlp) chunk matrix."""
+        with small_ops(self.device):
+            return self._diagnostics()
+
+    def _diagnostics(self) -> dict:
         a, b = self.factors()
         # ||B A||_F without forming the (d_out, d_in) product: sqrt(trace((A A^T)(B^T B)))
         dw = self.cfg.scaling * math.sqrt(max(0.0, torch.trace((a @ a.T) @ (b.T @ b)).item()))
@@ -299,9 +322,9 @@ def base_logits(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def evaluate_runs(runs: list[Run], weight: torch.Tensor, split: Split, chunk: int) -> list[float]:
     """Mean validation loss of every run; each chunk's base logits computed once for all runs."""
     sums = [0.0] * len(runs)
-    with one_thread():
+    with small_ops(weight.device):
         factors = [r.eval_factors() for r in runs]
-    buf = torch.empty(min(chunk, len(split.y)), weight.shape[0], dtype=weight.dtype)
+    buf = torch.empty(min(chunk, len(split.y)), weight.shape[0], dtype=weight.dtype, device=weight.device)
     for i in range(0, len(split.y), chunk):
         h, y = split.h[i: i + chunk], split.y[i: i + chunk]
         base = base_logits(h, weight)
@@ -319,20 +342,30 @@ def _record(runs: list[Run], losses: list[float], step: int, on_log) -> None:
 
 
 def train_rows(weight: torch.Tensor, train: Split, val: Split, row_list: tuple[Row, ...] | list[Row],
-               cfg: TrainConfig, on_log: Callable | None = None) -> dict[str, RowResult]:
-    """Train every (row, lr) on the same batches; return each row at its chosen lr and best checkpoint."""
+               cfg: TrainConfig, on_log: Callable | None = None,
+               device: torch.device | str | None = None) -> dict[str, RowResult]:
+    """Train every (row, lr) on the same batches; return each row at its chosen lr and best checkpoint.
+
+    ``device`` (default: :func:`~quantum_llm.device.resolve_device`, i.e. QUANTUM_LLM_DEVICE) holds
+    the output weight, the cached features, the batches and every run's parameters; the returned
+    runs live there (move to the CPU before saving). The batch indices, like the initial values
+    and the dropout masks, come from CPU generators seeded by the seed, so every device trains on
+    the same batches; on the CPU the results are those of a run without the argument."""
+    device = resolve_device() if device is None else parse_device(str(device))
+    weight, train, val = weight.to(device), train.to(device), val.to(device)
     runs = [Run(row, lr, cfg, weight) for row in row_list for lr in cfg.lrs]
     start = {id(r): r.diagnostics() for r in runs}
     _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), 0, on_log)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     step_time = {id(r): 0.0 for r in runs}
     for step in tqdm(range(1, cfg.steps + 1), desc="train qpa rows", unit="step"):
-        idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g)
+        idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g).to(device)
         h, y = train.h[idx], train.y[idx]
         base = base_logits(h, weight)          # once per batch, shared by every run
         for r in runs:
+            synchronize(device)   # CUDA kernels run asynchronously: time each run's own work
             t0 = time.perf_counter()
-            r.step(h, base, y)
+            r.step(h, base, y)    # ends with loss.item(), which waits for the device
             step_time[id(r)] += time.perf_counter() - t0
         if step % cfg.eval_every == 0 or step == cfg.steps:
             _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), step, on_log)
