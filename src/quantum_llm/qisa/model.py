@@ -211,9 +211,12 @@ class QISAttention(nn.Module):
         nh, hs, P = self.n_head, self.hs, self.left.numel()
         qk, ua, ub = F.linear(x, weight, bias).view(B * T, -1).split([2 * C, P, P], -1)
         v = torch.addmm(table_bias, ua * ub, table)                  # (B*T, W)
-        q, k = qk.reshape(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)
-        qq, kk = torch.stack([q, k]).square().sum(-1)                # (B*nh, T) each
-        if nh > 1:
+        if nh == 1:  # q, k: views of the projection (no copy); both norms from one square-sum
+            q, k = qk[:, :C].view(B, T, C), qk[:, C:].view(B, T, C)
+            qq, kk = qk.square().view(B, T, 2, C).sum(-1).unbind(-1)  # (B, T) each
+        else:
+            q, k = qk.reshape(B, T, 2, nh, hs).permute(2, 0, 3, 1, 4).reshape(2, B * nh, T, hs)
+            qq, kk = torch.stack([q, k]).square().sum(-1)            # (B*nh, T) each
             v = v.view(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
         # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
         neg = torch.baddbmm(qq[:, :, None] + kk[:, None, :], q, k.transpose(-2, -1), beta=-1, alpha=2)
@@ -246,7 +249,7 @@ class QISAttention(nn.Module):
             y = y.view(B, nh, T, C).sum(1)  # the heads' shares of c_proj(concat_h A_h v_h)
         if not bias_in_values:
             y = y + self.c_proj.bias
-        return self.resid_dropout(y)  # (B, T, n_embd)
+        return self.resid_dropout(y) if self.training else y  # (B, T, n_embd); no module call at inference
 
 
 class MLP(nn.Module):
