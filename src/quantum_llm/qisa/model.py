@@ -220,7 +220,7 @@ class QISAttention(nn.Module):
             qq, kk = torch.stack([q, k]).square().sum(-1)            # (B*nh, T) each
             v = v.view(B, T, nh, C).transpose(1, 2).reshape(B * nh, T, C)
         # -||q_t - k_s||^2 = 2 q_t.k_s - |q_t|^2 - |k_s|^2, one batched matmul
-        neg = torch.baddbmm(qq[:, :, None] + kk[:, None, :], q, k.transpose(-2, -1), beta=-1, alpha=2)
+        neg = (qq[:, :, None] + kk[:, None, :]).baddbmm_(q, k.transpose(-2, -1), beta=-1, alpha=2)  # in place
         return neg, v.view(B * nh, T, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
