@@ -166,8 +166,8 @@ def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd, lay
 def test_fused_attention_equals_the_previous_formulation():
     """The fused attention (c_proj folded into the values, norms from the value product) against
     the formulation it replaced, written out here: per-token q, k, u; vecdot norms; softmax of
-    exp(-d^2); A @ v through c_proj. Random weights (outputs up to ~30), float32, both layouts: to 1e-6 of the largest
-    output (~8 float32 rounding steps)."""
+    exp(-d^2); A @ v through c_proj. Random weights (outputs up to ~30), float32, both layouts,
+    with and without gradient: to 1e-6 of the largest output (~8 float32 rounding steps)."""
     import torch.nn.functional as F
 
     from quantum_llm.qisa import model as qisa_model
@@ -186,10 +186,12 @@ def test_fused_attention_equals_the_previous_formulation():
         a = torch.baddbmm(sq, q, k.transpose(-2, -1), beta=-1, alpha=2).exp()
         a = a.masked_fill(~torch.tril(torch.ones(12, 12, dtype=torch.bool)), float("-inf"))
         want = attn.c_proj(torch.bmm(F.softmax(a, -1), v))
-        for limit in (10**9, 0):
-            qisa_model.WIDE_MAX_TOKENS, saved = limit, qisa_model.WIDE_MAX_TOKENS
-            try:
-                err = (attn(x) - want).abs().max()
-                assert err <= 1e-6 * want.abs().max(), err
-            finally:
-                qisa_model.WIDE_MAX_TOKENS = saved
+    for limit in (10**9, 0):
+        qisa_model.WIDE_MAX_TOKENS, saved = limit, qisa_model.WIDE_MAX_TOKENS
+        try:
+            for grad in (False, True):  # inference (cached weights) and training paths
+                with torch.set_grad_enabled(grad):
+                    err = (attn(x).detach() - want).abs().max()
+                assert err <= 1e-6 * want.abs().max(), (grad, err)
+        finally:
+            qisa_model.WIDE_MAX_TOKENS = saved
