@@ -8,7 +8,7 @@
 - the time to generate all LoRA weights on qsim (exact probabilities + mapping model + gate;
   target < 10 ms).
 
-    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens 64] [--repeats 15] [--threads 1]
+    python benchmarks/qpa_speed.py [--qubits 7] [--batch-tokens N] [--repeats 15] [--threads 1]
 
 Steps are interleaved (full, cached LoRA, cached QPA, ...) and the median of each is reported,
 so load on a noisy machine affects all of them alike; the minima are printed beside the medians.
@@ -82,13 +82,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--qubits", type=int, default=7)
     ap.add_argument("--layers", type=int, default=8)
-    ap.add_argument("--batch-tokens", type=int, default=64, help="qpa.batch_tokens of the default profile")
+    ap.add_argument("--batch-tokens", type=int, default=None,
+                    help="tokens per step (default: qpa.batch_tokens of params.yaml, the default profile's)")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--grid-runs", type=int, default=21, help="runs sharing a batch (rows x learning rates)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     ap.add_argument("--base", type=Path, default=Path("models/base"))
     ap.add_argument("--features", type=Path, default=Path("data/features/qpa/train.safetensors"))
     args = ap.parse_args()
+    if args.batch_tokens is None:
+        from quantum_llm.config import load_section
+
+        args.batch_tokens = load_section("qpa").batch_tokens
     if args.threads:
         torch.set_num_threads(args.threads)
     weight, h, y = inputs(args)
