@@ -209,12 +209,12 @@ def test_pca_splits_fit_on_train_and_bound_train_inputs():
 
 def test_pauli_features_match_cirq_and_count_real_strings():
     import cirq
-    assert [len(real_pauli_strings(k)) for k in (1, 2, 3)] == [18, 198, 1374]
+    assert [len(real_pauli_strings(k, 9)) for k in (1, 2, 3)] == [18, 198, 1374]
     states = amplitude_states(_embeddings(3, seed=4))
-    strings = real_pauli_strings(2)
+    strings = real_pauli_strings(2, 9)
     rng = np.random.default_rng(0)
     picks = [strings[i] for i in rng.choice(len(strings), 12, replace=False)] + [((0, "Y"), (5, "Y"))]
-    feats = pauli_features(states, picks)
+    feats = pauli_features(states, picks, 9)
     qs = cirq.LineQubit.range(9)
     for j, string in enumerate(picks):
         ps = cirq.PauliString({qs[q]: getattr(cirq, op) for q, op in string})
@@ -280,7 +280,7 @@ def test_energy_fit_recovers_coefficient_and_crossover_moves_with_the_model():
 
 
 @pytest.mark.parametrize("section,data,message", [
-    (CircuitsParams, {"encoder_readout": 10}, "circuits.encoder_readout = 10 is invalid"),
+    (CircuitsParams, {"encoder_readout": 31}, "circuits.encoder_readout = 31 is invalid"),
     (PQCParams, {"shots": [100, -5]}, "pqc.shots = [100, -5] is invalid: every shot count must be an integer >= 1"),
     (PQCParams, {"noise": [0.0]}, "pqc.noise = [0.0] is invalid"),
     (PQCParams, {"ablations": ["no_pqc2"]}, "pqc.ablations.0 = 'no_pqc2' is invalid"),

@@ -45,7 +45,7 @@ def search_variant(variant: str, seed: int, splits: dict[str, Split], *, base: H
     grid = quantum_grid(search, variant)
     results, best = [], None
     for i, point in enumerate(grid):
-        cfg = point_config(base, circuits, point, variant)
+        cfg = replace(point_config(base, circuits, point, variant), embedding_dim=int(splits["train"].x.shape[1]))
         torch.manual_seed(seed)
         model = PQCHead(cfg, x_train=splits["train"].x, seed=seed)
         tag = arch_tag(arch(circuits, point))
