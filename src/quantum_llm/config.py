@@ -425,7 +425,7 @@ class PQCSearchParams(_Section):
                                                                  description="encoder ansatz grid: chain, long_range")
     encoder_layers: list[int] = Field([2], min_length=1, description="encoder depth grid, each 1..256")
     encoders: list[int] = Field([1], min_length=1, description="E grid (faithful variant only), each 1..64")
-    reupload_blocks: list[Literal["shared", "separate"]] = Field(["shared"], min_length=1,
+    reupload_blocks: list[Literal["shared", "separate"]] = Field(["shared", "separate"], min_length=1,
                                                                  description="PQC1 sharing grid: shared, separate")
 
     @field_validator("lr")
