@@ -421,7 +421,7 @@ class PQCSearchParams(_Section):
     apply to which variant."""
 
     lr: list[float] = Field([0.02, 0.1], min_length=1, description="Adam learning-rate grid, each in (0, 10]")
-    encoder_ansatz: list[Literal["chain", "long_range"]] = Field(["chain", "long_range"], min_length=1,
+    encoder_ansatz: list[Literal["chain", "long_range"]] = Field(["long_range"], min_length=1,
                                                                  description="encoder ansatz grid: chain, long_range")
     encoder_layers: list[int] = Field([2], min_length=1, description="encoder depth grid, each 1..256")
     encoders: list[int] = Field([1], min_length=1, description="E grid (faithful variant only), each 1..64")

@@ -2,9 +2,9 @@
 ``pqc.search``; :func:`quantum_llm.pqc.grid.quantum_grid`): every grid point is trained with the
 same budget and selection rule (at most ``pqc.epochs`` epochs, early stop after ``pqc.patience``,
 best validation epoch kept), and the point with the best validation accuracy is selected (ties ->
-first in grid order). The grids differ in size between heads (by default 8 points for ``faithful``,
-which also searches its encoder ansatz, 4 for the front-end variants and for each classical head);
-every head's grid size is recorded and printed in the report. The encoder-output probe is taken
+first in grid order). Grid sizes are declared per head, not forced equal (by default 4 points for
+every quantum variant and for each classical head); every head's grid size is recorded and printed
+in the report. The encoder-output probe is taken
 on the selected head at its initial and trained weights."""
 
 from __future__ import annotations
