@@ -3,8 +3,8 @@
 same budget and selection rule (at most ``pqc.epochs`` epochs, early stop after ``pqc.patience``,
 best validation epoch kept), and the point with the best validation accuracy is selected (ties ->
 first in grid order). Grid sizes are declared per head, not forced equal (by default 4 points for
-every quantum variant and for each classical head); every head's grid size is recorded and printed
-in the report. The encoder-output probe is taken
+every quantum variant and each classical head; 2 for the size-matched MLP, whose width is fixed);
+every head's grid size is recorded and printed in the report. The encoder-output probe is taken
 on the selected head at its initial and trained weights."""
 
 from __future__ import annotations
