@@ -26,7 +26,8 @@ def main(args: argparse.Namespace) -> None:
     seed_splits = {s: load_splits(args.data, s) for s in p.sweep_seeds}
     base = HeadConfig.from_params(shared.qubits, circuits, input_scale=p.input_scale,
                                   trainable_scale=p.trainable_scale, init_range=p.init_range)
-    base = replace(base, front=VARIANTS[p.sweep_variant])
+    dim = int(seed_splits[p.sweep_seeds[0]]["train"].x.shape[1])
+    base = replace(base, front=VARIANTS[p.sweep_variant], embedding_dim=dim)
     with atomic_dir(args.out) as tmp:
         for name, cfg in sweep_points(base, p.sweep_qubits, p.ablations).items():
             write_json(tmp / f"{name}.json", {**run_point(name, cfg, seed_splits, epochs=p.sweep_epochs,

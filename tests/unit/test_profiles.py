@@ -51,7 +51,7 @@ def test_bad_profiles_stop_with_one_line(in_root, tmp_path, capsys, text, messag
 
 def test_unknown_profile(in_root, capsys):
     assert main(["exp", "--profile", "nope"]) == 2
-    assert "profiles/nope.yaml: profile not found (known profiles: paper" in capsys.readouterr().err
+    assert "profiles/nope.yaml: profile not found (known profiles: mpnet, paper" in capsys.readouterr().err
 
 
 def test_dvc_reads_the_values_with_their_types(tmp_path):
@@ -70,3 +70,9 @@ def test_dvc_reads_the_values_with_their_types(tmp_path):
     want = {"s": "path:some/dir", "l": [2, 3], "f": 0.003, "n": None}
     assert yaml.safe_load((tmp_path / "params.yaml").read_text())["a"] == want
     assert yaml.safe_load((tmp_path / "out.yaml").read_text())["a"] == want   # what the stage saw
+
+
+def test_mpnet_profile_switches_the_body_only(in_root, capsys):
+    assert main(["exp", "--profile", "mpnet", "--dry-run", "--", "--name", "mpnet", "pqc_summary"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == "dvc exp run -S 'data.sst2.encoder=\"pypi:all-mpnet-base-v2\"' --name mpnet pqc_summary"

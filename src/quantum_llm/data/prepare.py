@@ -12,6 +12,7 @@ from ..config import CharsParams, LMDataParams, SST2Params
 from ..io import write_json
 from ..stage import InputError
 from . import corpora, sst2
+from .encoders import embedding_dim
 from .sources import load_table, load_text, source_origin
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ def write_sst2(p: SST2Params, seed: int, out: Path) -> dict:
                              f"validation split possible ({e}); use more rows or change data.sst2.val_fraction") from None
     used = sorted({i for tr, va in per_seed.values() for ds in (tr, va) for i in ds["idx"]})
     encoder = sst2.load_encoder(p.encoder)
+    declared, got = embedding_dim(p.encoder), encoder.get_sentence_embedding_dimension()
+    if got != declared:  # the circuits stage sized the PQC encoder circuit with the declared one
+        raise InputError(f"data.sst2.encoder = {p.encoder!r}: the model embeds to {got} dimensions, its files "
+                         f"declare {declared}; use a sentence-transformers folder whose 1_Pooling/config.json matches")
     emb_used = dict(zip(used, sst2.embed(encoder, train_all.select(used)["sentence"], p.batch_size), strict=True))
     sst2.with_embeddings(test, sst2.embed(encoder, test["sentence"], p.batch_size)).to_parquet(str(out / "test.parquet"))
     counts = {"test": _counts(test)}

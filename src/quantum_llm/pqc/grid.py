@@ -3,7 +3,7 @@
 Quantum variants (first module -> main module -> linear layer, docs/pqc_head.md):
   ``faithful``      amplitude-encoded encoder circuit(s) (the paper's head);
   ``pca_front``     fixed PCA-k front end (our deviation), k = E * Q_c;
-  ``linear_front``  trained Linear(384 -> k) + tanh front end (what third-party reproductions ran).
+  ``linear_front``  trained Linear(d -> k) + tanh front end (what third-party reproductions ran).
 Grid per variant: ``lr`` x ``reupload_blocks``, and for ``faithful`` also the encoder's
 ``encoder_ansatz`` x ``encoder_layers`` x ``encoders`` (the other variants have no encoder circuit;
 their k follows ``circuits.encoders`` so the size-matched classical heads see the same k inputs).

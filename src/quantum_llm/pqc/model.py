@@ -2,13 +2,14 @@
 
 First module (``front``), k = E * Q_c outputs:
 * ``amplitude`` (the faithful head): encoder e = 1..E ("classical device", exact simulation): the
-  embedding, L2-normalised and zero-padded to 512 amplitudes, is the initial state of 9 qubits;
+  d-dimensional embedding, L2-normalised and zero-padded to 2**n amplitudes, is the initial state
+  of n = ceil(log2 d) qubits (384 -> 512 amplitudes on 9 qubits; mpnet's 768 -> 1024 on 10);
   sPQC_e (its own angles; ``encoder_ansatz`` chain or long_range) acts; <Z> on the first Q_c
   qubits is read out. Outputs z in [-1, 1]^k.
 * ``pca`` (a classical front end, our deviation): the first k PCA components of the training
   embeddings, each divided by its largest |value| on the training split (fitted, not trained).
 * ``linear`` (a classical front end as third-party reproductions ran it): a trained
-  Linear(384 -> k) followed by tanh (inputs in [-1, 1] like <Z>); its 384 k + k parameters count.
+  Linear(d -> k) followed by tanh (inputs in [-1, 1] like <Z>); its d k + k parameters count.
 * Main module ("QPU"): Q qubits; R re-uploading blocks RY(scale_j * z_j) on qubit j mod Q (scale_j
   starts at input_scale, trained when trainable_scale) then
   PQC1 (the same angles in every block, or separate ones: ``reupload_blocks``); PQC2; <Z> on the
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..quantum.circuits import EMBEDDING_DIM, ENCODER_QUBITS, CircuitSpec, pqc_encoder, pqc_main
+from ..quantum.circuits import EMBEDDING_DIM, CircuitSpec, encoder_qubits, pqc_encoder, pqc_main
 from ..quantum.serialize import circuit_hash, read_circuit
 from ..quantum.torch_sim import TorchCircuit
 from ..stage import InputError
@@ -64,10 +65,12 @@ class HeadConfig:
     init_range: float = math.pi
     ablation: str | None = None
     circuit_hashes: dict = field(default_factory=dict)
+    embedding_dim: int = EMBEDDING_DIM   # d of the body's sentence embeddings (set from the data)
 
     @classmethod
     def from_params(cls, qubits: int, circuits, input_scale: float = 1.0, ablation: str | None = None,
-                    trainable_scale: bool = True, init_range: float = math.pi, front: str = "amplitude") -> HeadConfig:
+                    trainable_scale: bool = True, init_range: float = math.pi, front: str = "amplitude",
+                    embedding_dim: int = EMBEDDING_DIM) -> HeadConfig:
         if ablation is not None and ablation not in ABLATIONS:
             raise ValueError(f"ablation {ablation!r} is unknown (allowed: {', '.join(ABLATIONS)})")
         if front not in FRONTS:
@@ -77,7 +80,8 @@ class HeadConfig:
                   reuploads=circuits.reuploads, main_readout=circuits.main_readout,
                   encoder_ansatz=circuits.encoder_ansatz, encoder_range=circuits.encoder_range,
                   reupload_blocks=circuits.reupload_blocks, head_input=circuits.head_input, front=front,
-                  input_scale=input_scale, trainable_scale=trainable_scale, init_range=init_range, ablation=ablation)
+                  input_scale=input_scale, trainable_scale=trainable_scale, init_range=init_range, ablation=ablation,
+                  embedding_dim=embedding_dim)
         if ablation == "no_encoder":
             cfg = replace(cfg, front="pca")
         elif ablation == "no_reupload":
@@ -89,6 +93,11 @@ class HeadConfig:
     @property
     def use_encoder(self) -> bool:
         return self.front == "amplitude"
+
+    @property
+    def enc_qubits(self) -> int:
+        """Width of the amplitude-encoded encoder: ceil(log2 embedding_dim)."""
+        return encoder_qubits(self.embedding_dim)
 
     @property
     def head_in(self) -> int:
@@ -106,7 +115,7 @@ class HeadConfig:
 
 def build_specs(cfg: HeadConfig) -> tuple[CircuitSpec | None, CircuitSpec]:
     """(encoder spec or None for no_encoder, main-module spec) with the circuits module's builders."""
-    enc = pqc_encoder(cfg.encoder_layers, cfg.encoder_readout, cfg.encoder_ansatz, cfg.encoder_range) \
+    enc = pqc_encoder(cfg.encoder_layers, cfg.encoder_readout, cfg.encoder_ansatz, cfg.encoder_range, cfg.enc_qubits) \
         if cfg.use_encoder else None
     main = pqc_main(cfg.qubits, cfg.n_inputs, cfg.reuploads, cfg.main_depth, cfg.main_range, cfg.main_readout,
                     cfg.reupload_blocks == "separate")
@@ -157,10 +166,11 @@ class PQCHead(torch.nn.Module):
             self.encoder_weights = torch.nn.Parameter(torch.stack(
                 [angles(len(self.encoder_spec.weight_symbols)) for _ in range(cfg.encoders)]))
         elif cfg.front == "linear":
-            self.front_linear = torch.nn.Linear(EMBEDDING_DIM, cfg.n_inputs, dtype=torch.float64)
+            d = cfg.embedding_dim
+            self.front_linear = torch.nn.Linear(d, cfg.n_inputs, dtype=torch.float64)
             with torch.no_grad():
-                bound = 1 / math.sqrt(EMBEDDING_DIM)
-                self.front_linear.weight.copy_((torch.rand(cfg.n_inputs, EMBEDDING_DIM, generator=gen,
+                bound = 1 / math.sqrt(d)
+                self.front_linear.weight.copy_((torch.rand(cfg.n_inputs, d, generator=gen,
                                                            dtype=torch.float64) * 2 - 1) * bound)
                 self.front_linear.bias.zero_()
         else:
@@ -184,14 +194,16 @@ class PQCHead(torch.nn.Module):
 
     # ---------------------------------------------------------------- modules
     def encoder_outputs(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 384) embeddings -> (B, E * Q_c) first-module outputs in [-1, 1]."""
+        """(B, d) embeddings -> (B, E * Q_c) first-module outputs in [-1, 1]."""
         x = x.to(torch.float64)
         if self.cfg.front == "linear":
             return torch.tanh(self.front_linear(x))
         if self.cfg.front == "pca":
             return ((x - self.pca_mean) @ self.pca_components / self.pca_scale).clamp(-1, 1)
-        psi = torch.nn.functional.pad(x, (0, 2**ENCODER_QUBITS - x.shape[1]))
-        psi = psi / psi.norm(dim=1, keepdim=True)                                   # (B, 512)
+        if x.shape[1] != self.cfg.embedding_dim:
+            raise InputError(f"embeddings have {x.shape[1]} dimensions, this head was built for {self.cfg.embedding_dim}")
+        psi = torch.nn.functional.pad(x, (0, 2**self.cfg.enc_qubits - x.shape[1]))
+        psi = psi / psi.norm(dim=1, keepdim=True)                                   # (B, 2**n)
         outs = [self.encoder.expectation_z(weights=w, initial_state=psi, qubits=self.encoder_readout)
                 for w in self.encoder_weights]                                       # E x (B, Q_c)
         return torch.cat(outs, -1)
@@ -209,7 +221,7 @@ class PQCHead(torch.nn.Module):
         return torch.cat([z_front, z_main], -1) if self.cfg.head_input == "encoder_and_main" else z_main
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 384) -> (B, 2) logits."""
+        """(B, d) -> (B, 2) logits."""
         z = self.encoder_outputs(x)
         return self.linear(self.head_features(z, self.main_z(self.input_scale * z)))
 
@@ -240,17 +252,17 @@ def _ranges(conn_range: int, n: int) -> int:
 
 def expected_params(cfg: HeadConfig) -> int:
     """The count formula (docs/pqc_head.md), k = E * Q_c:
-    front [amplitude: E * L_enc * 9 (chain) or E * L_enc * (C_enc' * 9 + 9) (long_range);
-    linear: 384 k + k; pca: 0] + [k angle scales when trainable_scale]
+    front [amplitude: E * L_enc * n (chain) or E * L_enc * (C_enc' * n + n) (long_range), n the
+    encoder qubits (9 for d = 384); linear: d k + k; pca: 0] + [k angle scales when trainable_scale]
     + (B + 1) * D * (C' * Q + Q) with B = 1 (shared PQC1) or R (separate)
     + 2 * (Q_m [+ k with head_input encoder_and_main]) + 2;
-    C' = ranges c in 1..C with c mod Q != 0 (C_enc' likewise mod 9)."""
+    C' = ranges c in 1..C with c mod Q != 0 (C_enc' likewise mod n)."""
     if cfg.front == "amplitude":
-        per_layer = ENCODER_QUBITS if cfg.encoder_ansatz == "chain" else \
-            (_ranges(cfg.encoder_range, ENCODER_QUBITS) + 1) * ENCODER_QUBITS
+        n = cfg.enc_qubits
+        per_layer = n if cfg.encoder_ansatz == "chain" else (_ranges(cfg.encoder_range, n) + 1) * n
         front = cfg.encoders * cfg.encoder_layers * per_layer
     else:
-        front = (EMBEDDING_DIM + 1) * cfg.n_inputs if cfg.front == "linear" else 0
+        front = (cfg.embedding_dim + 1) * cfg.n_inputs if cfg.front == "linear" else 0
     scales = cfg.n_inputs if cfg.trainable_scale else 0
     blocks = (cfg.reuploads if cfg.reupload_blocks == "separate" else 1) + 1
     main = blocks * cfg.main_depth * (_ranges(cfg.main_range, cfg.qubits) * cfg.qubits + cfg.qubits)
@@ -273,7 +285,7 @@ def load_head(folder: str | Path) -> PQCHead:
     state = torch.load(folder / "model.pt", weights_only=True)
     x_dummy = None
     if cfg.front == "pca":  # the PCA buffers come from the state dict; shape them with a stand-in
-        x_dummy = np.random.default_rng(0).normal(size=(cfg.n_inputs + 1, 384))
+        x_dummy = np.random.default_rng(0).normal(size=(cfg.n_inputs + 1, cfg.embedding_dim))
     model = PQCHead(cfg, x_train=x_dummy)
     model.load_state_dict(state)
     return model

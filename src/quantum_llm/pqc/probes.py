@@ -3,7 +3,7 @@
 * ``logistic_probe``: standardised features -> LogisticRegression, C chosen on validation
   (ties -> first), accuracy on test in percent.
 * ``pauli_features``: expectation values <psi|P|psi> of every Pauli string P acting on at most
-  ``max_body`` of the 9 qubits, for real amplitude-encoded states psi. For a real psi, <P> is zero
+  ``max_body`` of the n qubits (9 for a 384-d embedding, 10 for 768-d), for real amplitude-encoded states psi. For a real psi, <P> is zero
   when P has an odd number of Y, so only strings with an even number of Y are kept (1-body: X, Z
   on 9 qubits = 18; up to 2-body: 198; up to 3-body: 1,374). Hand-written and vectorised over rows
   (a Pauli string is a bit flip plus a sign per basis state) because evaluating 1,374 observables
@@ -20,8 +20,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-N_QUBITS = 9
-
 
 def logistic_probe(data: dict[str, tuple[np.ndarray, np.ndarray]], cs: list[float]) -> dict:
     """data: split -> (features, labels) for train / validation / test."""
@@ -36,7 +34,7 @@ def logistic_probe(data: dict[str, tuple[np.ndarray, np.ndarray]], cs: list[floa
     return {"C": c, "val_acc": val, "test_acc": 100 * est.score(*data["test"]), "features": int(data["train"][0].shape[1])}
 
 
-def real_pauli_strings(max_body: int, n: int = N_QUBITS) -> list[tuple[tuple[int, str], ...]]:
+def real_pauli_strings(max_body: int, n: int) -> list[tuple[tuple[int, str], ...]]:
     """Pauli strings ((qubit, 'X'|'Y'|'Z'), ...) on 1..max_body qubits with an even number of Y."""
     out = []
     for k in range(1, max_body + 1):
@@ -47,7 +45,7 @@ def real_pauli_strings(max_body: int, n: int = N_QUBITS) -> list[tuple[tuple[int
     return out
 
 
-def pauli_features(states: np.ndarray, strings, n: int = N_QUBITS) -> np.ndarray:
+def pauli_features(states: np.ndarray, strings, n: int) -> np.ndarray:
     """(B, 2**n) real states -> (B, len(strings)) <P>; qubit 0 is the most significant bit."""
     idx = np.arange(2**n)
     bits = [(idx >> (n - 1 - q)) & 1 for q in range(n)]
@@ -70,8 +68,9 @@ def pauli_features(states: np.ndarray, strings, n: int = N_QUBITS) -> np.ndarray
 def pauli_body_probe(splits_states: dict[str, tuple[np.ndarray, np.ndarray]], max_body: int,
                      cs: list[float]) -> list[dict]:
     """One logistic probe per body order 1..max_body (features: all real strings up to that order)."""
-    strings = real_pauli_strings(max_body)
-    feats = {k: (pauli_features(x, strings), y) for k, (x, y) in splits_states.items()}
+    n = int(np.log2(next(iter(splits_states.values()))[0].shape[1]))   # states have 2**n amplitudes
+    strings = real_pauli_strings(max_body, n)
+    feats = {k: (pauli_features(x, strings, n), y) for k, (x, y) in splits_states.items()}
     out = []
     for k in range(1, max_body + 1):
         m = sum(1 for s in strings if len(s) <= k)

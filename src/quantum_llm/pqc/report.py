@@ -25,16 +25,16 @@ PROTOCOL_SHORT = ("SST-2 few-shot (prepare_sst2), one sample and train/validatio
                   "finite shots (every test row) / depolarising noise (seeded rows), each paired with exact on the same rows")
 CLASSICAL_LABELS = {
     "majority": "majority class of the training split (chance)",
-    "logreg": "logistic regression on the 384-d embedding",
-    "mlp": "one-hidden-layer MLP on the 384-d embedding",
-    "svc": "SVC (rbf) on the 384-d embedding",
+    "logreg": "logistic regression on the full sentence embedding",
+    "mlp": "one-hidden-layer MLP on the full sentence embedding",
+    "svc": "SVC (rbf) on the full sentence embedding",
     "logreg_pca": "size-matched: logistic regression on the same k PCA inputs as pca_front",
     "mlp_pca": "size-matched: MLP on the k PCA inputs with about the quantum head's parameter count",
 }
 QUANTUM_LABELS = {
     "faithful": "faithful head: amplitude-encoded encoder circuit -> main module -> linear (the paper's)",
     "pca_front": "deviation: fixed PCA-k front end -> quantum main module -> linear",
-    "linear_front": "trained Linear(384 -> k) + tanh front end -> quantum main module -> linear (as third parties ran it)",
+    "linear_front": "trained Linear(d -> k) + tanh front end -> quantum main module -> linear (as third parties ran it)",
 }
 
 

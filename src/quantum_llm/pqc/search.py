@@ -1,6 +1,11 @@
-"""Equal-budget search of a quantum variant on one data seed: every grid point trained with the
-same selection rule, the point with the best validation accuracy kept (ties -> first in grid order).
-The encoder-output probe is taken on the selected head at its initial and trained weights."""
+"""Validation search of a quantum variant on one data seed over its declared grid (params.yaml
+``pqc.search``; :func:`quantum_llm.pqc.grid.quantum_grid`): every grid point is trained with the
+same budget and selection rule (at most ``pqc.epochs`` epochs, early stop after ``pqc.patience``,
+best validation epoch kept), and the point with the best validation accuracy is selected (ties ->
+first in grid order). Grid sizes are declared per head, not forced equal (by default 4 points for
+every quantum variant and each classical head; 2 for the size-matched MLP, whose width is fixed);
+every head's grid size is recorded and printed in the report. The encoder-output probe is taken
+on the selected head at its initial and trained weights."""
 
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ def search_variant(variant: str, seed: int, splits: dict[str, Split], *, base: H
     grid = quantum_grid(search, variant)
     results, best = [], None
     for i, point in enumerate(grid):
-        cfg = point_config(base, circuits, point, variant)
+        cfg = replace(point_config(base, circuits, point, variant), embedding_dim=int(splits["train"].x.shape[1]))
         torch.manual_seed(seed)
         model = PQCHead(cfg, x_train=splits["train"].x, seed=seed)
         tag = arch_tag(arch(circuits, point))

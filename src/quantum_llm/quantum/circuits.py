@@ -6,8 +6,10 @@ ordering in every backend.
 
 * :func:`qpa_ansatz` -- QPA's QNN (docs/qpa.md): L times an RY column then a CNOT
   chain (``ring`` adds CNOT(N-1, 0)). Symbols ``theta_{l}_{q}``.
-* :func:`pqc_encoder` -- the PQC head's first module (docs/pqc_head.md): 9 qubits,
-  amplitude-encoded input (the caller passes the normalised 512-d state), sPQC = ``layers``
+* :func:`pqc_encoder` -- the PQC head's first module (docs/pqc_head.md): n = ceil(log2 d)
+  qubits for a d-dimensional embedding (:func:`encoder_qubits`: 9 for MiniLM's 384, 10 for
+  mpnet's 768), amplitude-encoded input (the caller passes the normalised, zero-padded
+  2**n-dimensional state), sPQC = ``layers``
   times an RY column then a CNOT chain (``chain``) or times the long-range block (``long_range``),
   Z readout on the first ``Q_c`` qubits.
 * :func:`pqc_main` -- the second module: R re-uploading blocks, each an RY(x_j) angle encoding
@@ -31,8 +33,15 @@ from dataclasses import dataclass
 import cirq
 import sympy
 
-ENCODER_QUBITS = 9          # 384-d MiniLM embedding zero-padded to 512 = 2**9 amplitudes
+ENCODER_QUBITS = 9          # the default body's: 384-d MiniLM embedding zero-padded to 512 = 2**9 amplitudes
 EMBEDDING_DIM = 384
+
+
+def encoder_qubits(embedding_dim: int) -> int:
+    """Qubits of the amplitude-encoded encoder for a d-dimensional embedding: ceil(log2 d), at least 1."""
+    if embedding_dim < 1:
+        raise ValueError(f"embedding dimension {embedding_dim} is invalid: must be >= 1")
+    return max(1, (embedding_dim - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -95,19 +104,20 @@ def qpa_ansatz(n_qubits: int, layers: int = 8, connectivity: str = "chain") -> C
 ENCODER_ANSATZE = ("chain", "long_range")
 
 
-def pqc_encoder(layers: int = 2, readout_qubits: int = 8, ansatz: str = "chain", conn_range: int = 2) -> CircuitSpec:
-    """First module: amplitude-encoded 9-qubit input, sPQC x layers, Z readout on the first Q_c qubits.
+def pqc_encoder(layers: int = 2, readout_qubits: int = 8, ansatz: str = "chain", conn_range: int = 2,
+                n_qubits: int = ENCODER_QUBITS) -> CircuitSpec:
+    """First module: amplitude-encoded ``n_qubits``-qubit input, sPQC x layers, Z readout on the first Q_c qubits.
 
     ``chain`` (this project's first choice): a layer is an RY column then a CNOT chain; symbols
     ``enc_{l}_{q}``. ``long_range`` (the paper's Fig. 2 block, as third-party gate-based
     reproductions use it): a layer is :func:`long_range_layer` with ranges c = 1..``conn_range``;
     symbols ``enc_{l}_{k}`` and ``enc_{l}_c_{q}``."""
-    _check_positive(layers=layers, readout_qubits=readout_qubits, conn_range=conn_range)
-    if readout_qubits > ENCODER_QUBITS:
-        raise ValueError(f"readout_qubits = {readout_qubits} is invalid: at most {ENCODER_QUBITS}")
+    _check_positive(layers=layers, readout_qubits=readout_qubits, conn_range=conn_range, n_qubits=n_qubits)
+    if readout_qubits > n_qubits:
+        raise ValueError(f"readout_qubits = {readout_qubits} is invalid: at most the {n_qubits} encoder qubits")
     if ansatz not in ENCODER_ANSATZE:
         raise ValueError(f"encoder ansatz {ansatz!r} is invalid: {' or '.join(ENCODER_ANSATZE)}")
-    qs = tuple(cirq.LineQubit.range(ENCODER_QUBITS))
+    qs = tuple(cirq.LineQubit.range(n_qubits))
     circuit, syms = cirq.Circuit(), []
     for layer in range(layers):
         if ansatz == "chain":
@@ -165,15 +175,17 @@ def pqc_main(n_qubits: int, n_inputs: int, reuploads: int = 2, depth: int = 1, c
     return CircuitSpec("pqc_main", circuit, qs, weights, data_symbols=xs, readout=qs[:readout_qubits])
 
 
-def pipeline_circuits(qubits: int, p) -> dict[str, CircuitSpec]:
-    """Every circuit the pipeline uses, by file name, from ``qubits`` and a ``CircuitsParams``.
+def pipeline_circuits(qubits: int, p, enc_qubits: int = ENCODER_QUBITS) -> dict[str, CircuitSpec]:
+    """Every circuit the pipeline uses, by file name, from ``qubits``, a ``CircuitsParams`` and the
+    PQC encoder's width ``enc_qubits`` (:func:`encoder_qubits` of the SST-2 embedding dimension).
 
     The E encoders share one circuit definition (each has its own angles), so the main module
     takes ``encoders * encoder_readout`` inputs.
     """
     return {
         "qpa": qpa_ansatz(qubits, p.qpa_layers, p.qpa_connectivity),
-        "pqc_encoder": pqc_encoder(p.encoder_layers, p.encoder_readout, p.encoder_ansatz, p.encoder_range),
+        "pqc_encoder": pqc_encoder(p.encoder_layers, p.encoder_readout, p.encoder_ansatz, p.encoder_range,
+                                   enc_qubits),
         "pqc_main": pqc_main(qubits, p.encoders * p.encoder_readout, p.reuploads, p.main_depth,
                              p.main_range, p.main_readout, p.reupload_blocks == "separate"),
     }
