@@ -1,0 +1,1 @@
+"""Data preparation: the embedded and Hugging Face datasets, their splits, and the sentence encoders."""
