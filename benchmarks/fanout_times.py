@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -204,7 +205,15 @@ HEADER = ("| profile | workers | wall s | stages run (workers + coordinator) | d
           "other s | load before / after |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
+    # SIGTERM, and SIGINT even when started in the background (where it is ignored), unwind the
+    # with-blocks: the server, the workers and their runs are stopped, the temporary folder removed
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["tiny", "default"], default="tiny")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -214,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results (per-stage rows included) here")
     args = parser.parse_args(argv)
     results = []
-    for w in ([None] if args.plain else []) + args.workers:
+    for w in args.workers + ([None] if args.plain else []):
         r = one(args.profile, w, args.timeout, args.stages)
         results.append(r)
         print(f"{args.profile}, {'plain' if w is None else f'{w} worker(s)'}: {r['wall_s']:.0f} s "

@@ -44,27 +44,57 @@ def api(url: str, path: str, body: dict | None = None, timeout: float = 10):
 
 
 def start(cmd: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
-    """Start ``cmd`` with its output in ``log``, in its own session: :func:`stop` then stops
-    it and every process it started (a worker's flow-run subprocesses) through its process group."""
+    """Start ``cmd`` with its output in ``log``, in its own session, for :func:`stop`."""
     with log.open("w") as out:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
+def process_groups(pid: int) -> set[int]:
+    """The process groups of ``pid`` and of all its descendants (a process worker starts each
+    flow run in a session of its own, which signalling the worker's group would miss)."""
+    table = subprocess.run(["ps", "-eo", "pid=,ppid=,pgid="], capture_output=True, text=True).stdout.split()
+    rows = [tuple(map(int, table[i:i + 3])) for i in range(0, len(table) - 2, 3)]
+    children: dict[int, list[int]] = {}
+    for p, pp, _ in rows:
+        children.setdefault(pp, []).append(p)
+    pgid = {p: g for p, _, g in rows}
+    found, todo = {pid}, [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return {pgid[p] for p in found if p in pgid} | {pid}
+
+
+def signal_groups(groups: set[int], sig: int) -> set[int]:
+    """Send ``sig`` to each process group; the groups that still existed."""
+    alive = set()
+    for g in groups:
+        try:
+            os.killpg(g, sig)
+            alive.add(g)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
 def stop(proc: subprocess.Popen | None) -> None:
-    """SIGTERM the process group of ``proc``, SIGKILL it if still alive after 20 s."""
+    """Stop ``proc`` and everything it started: SIGTERM to its process group and its
+    descendants' groups, SIGKILL to those still alive after 20 s."""
     if proc is None or proc.poll() is not None:
         return
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+    groups = process_groups(proc.pid)
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        groups = signal_groups(groups, sig)
+        deadline = time.monotonic() + wait
+        while groups and time.monotonic() < deadline:
+            time.sleep(0.5)
+            proc.poll()  # reap our own child, so that its group can empty
+            groups = signal_groups(groups, 0)
+        if not groups:
             return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def tail(path: Path, n: int = 4000) -> str:
