@@ -10,17 +10,15 @@ import re
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flows.dvc_cli import push_run_cache_outputs, ran_stages, stage_graph_and_run_cache
 from flows.fanout import coordinator_only, selected
+from flows.local_cluster import api, prefect_cluster, tail
 
 from ..conftest import run, set_params
-from .test_scheduled_run import HOST, api, free_port, start, stop, tail
 
 GEN = 'open("o.txt", "w").write("out")\nopen("m.json", "w").write(\'{"acc": 0.5}\')\n'
 TOY_DVC_YAML = """stages:
@@ -125,55 +123,6 @@ def model_files(repo: Path) -> dict[str, bytes]:
     """The trained models' files, but their manifests (which carry the time they were written)."""
     return {str(p.relative_to(repo)): p.read_bytes() for p in sorted((repo / "models/qisa").rglob("*"))
             if p.is_file() and p.name != "manifest.json"}
-
-
-@contextmanager
-def prefect_cluster(tmp_path: Path, checkout: Path, repo_url: Path, remote: Path, deployment: str, workers_n: int):
-    """A real Prefect server on 127.0.0.1, the process work pool, ``deployment`` of prefect.yaml
-    deployed from ``checkout``, and ``workers_n`` workers, each with its own working and temporary
-    directories (``tmp_path/machine-<i>``), cloning ``repo_url`` and using the DVC remote
-    ``remote``. Yields ``(env, machines, logs)``; everything is stopped on exit."""
-    port = free_port()
-    url = f"http://{HOST}:{port}/api"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_SERVER_API_HOST": HOST, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_WORKER_QUERY_SECONDS": "1",
-           "QUANTUM_LLM_REPO_URL": str(repo_url), "QUANTUM_LLM_DVC_REMOTE": str(remote)}
-    env.pop("PREFECT_PROFILES_PATH", None)
-    spec = yaml.safe_load((checkout / "prefect.yaml").read_text())
-    spec["deployments"] = [d for d in spec["deployments"] if d["name"] == deployment]
-    (tmp_path / "prefect-test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    procs, logs = [], [tmp_path / "server.log"]
-    try:
-        procs.append(start([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
-                           tmp_path, env, logs[0]))
-        t_start = time.monotonic()
-        while True:
-            assert procs[0].poll() is None and time.monotonic() - t_start < 120, f"no server:\n{tail(logs[0])}"
-            try:
-                if api(url, "/health", timeout=2) is True:
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "quantum-llm", "--type", "process"],
-                       cwd=tmp_path, env=env, check=True, capture_output=True)
-        deploy = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--prefect-file",
-                                 str(tmp_path / "prefect-test.yaml"), "--name", deployment],
-                                cwd=checkout, env=env, capture_output=True, text=True)
-        # (3.8.8 may exit 1 after creating it, see test_scheduled_run.py)
-        assert "successfully created" in deploy.stdout, deploy.stdout[-3000:] + deploy.stderr[-3000:]
-        machines = [tmp_path / f"machine-{i}" for i in range(workers_n)]
-        for m in machines:
-            (m / "tmp").mkdir(parents=True)
-            logs.append(m / "worker.log")
-            procs.append(start([sys.executable, "-m", "prefect", "worker", "start", "--pool", "quantum-llm",
-                                "--limit", "1", "--name", m.name], m, {**env, "TMPDIR": str(m / "tmp")}, logs[-1]))
-        yield env, machines, logs
-    finally:
-        for p in reversed(procs):
-            stop(p)
 
 
 def machine_of(workspace: str, machines: list[Path]) -> str:

@@ -4,61 +4,19 @@ fresh clone of the repository. Everything started here is stopped in a finally."
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from flows.local_cluster import HOST, api, free_port, start, stop, tail
+
 pytestmark = pytest.mark.integration
-HOST = "127.0.0.1"
 DEADLINE_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def api(url: str, path: str, body: dict | None = None, timeout: float = 10):
-    req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as res:
-        return json.loads(res.read() or b"null")
-
-
-def start(cmd: list[str], cwd: Path, env: dict, log: Path) -> subprocess.Popen:
-    # own session: the worker's flow-run subprocesses are stopped with it (its process group)
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def tail(path: Path, n: int = 4000) -> str:
-    return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"
 
 
 def test_a_scheduled_run_completes_through_a_work_pool_in_a_fresh_clone(tiny_repo, tmp_path):
