@@ -34,6 +34,7 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.dvc_cli import (
@@ -126,8 +127,11 @@ def plan(root: str, targets: list[str] | None) -> tuple[list[str], dict[str, lis
 @task(name="dispatch", task_run_name="dispatch-{stage}")
 def dispatch(stage: str, commit: str, deployment: str) -> dict:
     """Start the stage's ``dvc-stage`` run on the work pool and wait for it; its report row."""
+    # one flow run per stage of this coordinator run: if the create call is retried (a slow server),
+    # the server returns the run it already created instead of starting the stage twice
+    key = f"{flow_run.id}-{stage}" if flow_run.id else None
     run = run_deployment(deployment, parameters={"stage": stage, "commit": commit}, timeout=None,
-                         poll_interval=2, flow_run_name=f"stage-{stage}")
+                         poll_interval=2, flow_run_name=f"stage-{stage}", idempotency_key=key)
     if not run.state or not run.state.is_completed():
         raise RuntimeError(f"stage {stage}: flow run {run.name} ended {run.state.type if run.state else None}: "
                            f"{run.state.message if run.state else ''}")

@@ -83,9 +83,11 @@ def signal_groups(groups: set[int], sig: int) -> set[int]:
 def stop(proc: subprocess.Popen | None) -> None:
     """Stop ``proc`` and everything it started: SIGTERM to its process group and its
     descendants' groups, SIGKILL to those still alive after 20 s."""
-    if proc is None or proc.poll() is not None:
+    if proc is None:
         return
-    groups = process_groups(proc.pid)
+    # a process that already exited still leaves its own group (it was a session leader), where
+    # what it started may live on; its descendants in other sessions are found only while it runs
+    groups = process_groups(proc.pid) if proc.poll() is None else {proc.pid}
     for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
         groups = signal_groups(groups, sig)
         deadline = time.monotonic() + wait

@@ -278,4 +278,7 @@ def test_adapted_nll_in_a_reused_buffer_equals_torch_logsumexp():
         got = adapted_nll(h, base, y, a, b, 1.5, out=buf[:t])
         assert torch.allclose(got, ref, rtol=1e-6, atol=1e-6)
         assert torch.allclose(adapted_nll(h, base, y, a, b, 1.5), ref, rtol=1e-6, atol=1e-6)
+        # the docstring's claim: bit for bit what torch.logsumexp gives on the same addmm logits
+        zz = torch.addmm(base, h @ a.T, b.T, alpha=1.5)
+        assert torch.equal(got, torch.logsumexp(zz, 1) - zz.gather(1, y[:, None]).squeeze(1))
         assert torch.equal(base, h @ w.T)   # the cached base logits are never written
