@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.local_cluster import HOST, api, free_port, start, stop, tail
+from flows.local_cluster import HOST, api, free_port, start, stop, tail, wait_healthy
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 180
@@ -49,15 +49,7 @@ def test_a_scheduled_run_completes_through_a_work_pool_in_a_fresh_clone(tiny_rep
         server = start([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
                        tmp_path, env, server_log)
         t0 = time.monotonic()
-        while True:
-            assert server.poll() is None, f"server exited:\n{tail(server_log)}"
-            assert time.monotonic() - t0 < 120, f"server not healthy in 120 s:\n{tail(server_log)}"
-            try:
-                if api(url, "/health", timeout=2) is True:
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
+        wait_healthy(url, server, server_log)
 
         subprocess.run(
             [sys.executable, "-m", "prefect", "work-pool", "create", "quantum-llm", "--type", "process"],
