@@ -111,10 +111,20 @@ def load() -> str:
 def plain_repro(origin: Path, tmp: Path, env: dict, stages: list[str] | None) -> dict:
     repo = clone(origin, tmp / "plain", None, env)
     before = load()
+    log = tmp / "plain-repro.log"
     t0 = time.monotonic()
-    out = sh(dvc("repro", *(stages or [])), repo, env)
-    return {"wall_s": time.monotonic() - t0, "stages_run": len(RUNNING.findall(out)), "load_before": before,
-            "load_after": load()}
+    # in a session of its own, as the workers: on Ctrl-C or an error `stop` ends the stage
+    # processes DVC started too (subprocess.run would leave them running)
+    proc = start(dvc("repro", *(stages or [])), repo, env, log)
+    try:
+        rc = proc.wait()
+    finally:
+        stop(proc)
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"plain `dvc repro` failed ({rc}):\n{tail(log)}")
+    return {"wall_s": wall, "stages_run": len(RUNNING.findall(log.read_text(errors="replace"))),
+            "load_before": before, "load_after": load()}
 
 
 def ts(s: str) -> float:
