@@ -1,5 +1,6 @@
 """Data protocols: split sizes, balance, determinism by seed, lossless character splits."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,39 @@ def test_other_table_formats(tmp_path, suffix):
     {".csv": ds.to_csv, ".jsonl": ds.to_json, ".parquet": ds.to_parquet}[suffix](str(path))
     back = sst2.labelled(load_table(str(path)), "sentence", "label", str(path))
     assert back["sentence"] == ds["sentence"] and back["label"] == ds["label"]
+
+
+def test_json_tables_read_as_datasets_json_builder_does(tmp_path):
+    """Local JSON is parsed with Python's json module (pyarrow's JSON reader crashed the process
+    on malformed input); oracle for well-formed files: datasets' own JSON builder, same columns,
+    types and values, in both layouts (JSON Lines, an array of objects), with a key missing in
+    some rows (null there) and a line separator U+2028 inside a string."""
+    import datasets
+
+    rows = [{"sentence": "a \u2028 b", "label": 1}, {"sentence": "c", "label": 0, "extra": 2.5}, {"label": 1}]
+    lines = tmp_path / "t.jsonl"
+    lines.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n", encoding="utf-8")
+    array = tmp_path / "t.json"
+    array.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    oracle = datasets.load_dataset("json", data_files=str(lines), split="train", cache_dir=str(tmp_path / "cache"))
+    for path in (lines, array):
+        ds = load_table(str(path))
+        assert ds.features == oracle.features and ds.to_list() == oracle.to_list()
+
+
+@pytest.mark.parametrize("text, where", [
+    ('{"sentence": "a", "label": 1}\n{"sentence": "b", "label": }\n', "line 2, column 28"),
+    ('[{"sentence": "a", "label": 1},\n {"sentence": "b" "label": 0}]', "line 2, column 19"),
+    ('{"sentence": "a", "label": 1}\n[1, 2]\n', "expected JSON Lines of objects"),
+    ('{"sentence": "a", "label": 1}\n{"sentence": "b", "label": "x"}\n', "not a readable jsonl table"),
+])
+def test_malformed_json_tables_say_one_line(tmp_path, text, where):
+    path = tmp_path / "t.jsonl"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_table(str(path), key="data.sst2.train_source")
+    msg = str(e.value)
+    assert "\n" not in msg and where in msg and "data.sst2.train_source" in msg and str(path) in msg, msg
 
 
 def test_embeddings_are_real_minilm_vectors():

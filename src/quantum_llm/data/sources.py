@@ -5,6 +5,7 @@ offline default). Files under ``data/raw`` are checked against ``data/raw/SHA256
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from ..stage import InputError
 
 log = logging.getLogger(__name__)
 RAW_DIR = Path("data/raw")
-_BUILDERS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+_BUILDERS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet"}
+_JSON = (".jsonl", ".json")
 
 
 def parse_hf(source: str) -> tuple[str, str | None, str]:
@@ -109,6 +111,41 @@ def load_text(source: str, key: str = "source", revision: str | None = None) -> 
     return text
 
 
+def _json_table(path: Path, key: str, source: str, fix: str) -> datasets.Dataset:
+    """A local JSON Lines file, or a JSON array of objects, as a Dataset of its records (columns:
+    every key seen, in order of first appearance; a missing key is null).
+
+    Parsed here with Python's json module instead of datasets' JSON builder, because that builder
+    hands the bytes to pyarrow's JSON reader, which crashed the whole process (a segmentation
+    fault) on some malformed files our property tests generated; this parser raises on any
+    malformed input and names the line."""
+    text = path.read_text(encoding="utf-8")
+    what = f"not a readable {path.suffix[1:]} table (JSON error at"
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise _bad(key, source, f"{what} line {e.lineno}, column {e.colno}: {e.msg})", fix) from None
+        except RecursionError:
+            raise _bad(key, source, f"{what} the array: nested too deeply)", fix) from None
+    else:  # JSON Lines; split on "\n" only (str.splitlines would also split inside strings, at U+2028)
+        rows = []
+        for n, line in enumerate(text.split("\n"), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise _bad(key, source, f"{what} line {n}, column {e.colno}: {e.msg})", fix) from None
+                except RecursionError:
+                    raise _bad(key, source, f"{what} line {n}: nested too deeply)", fix) from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise _bad(key, source, "not a table: expected JSON Lines of objects or a JSON array of objects", fix)
+    if not rows:
+        raise _bad(key, source, "the table has no data rows", fix)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return datasets.Dataset.from_dict({c: [r.get(c) for r in rows] for c in columns})
+
+
 def load_table(source: str, key: str = "source", revision: str | None = None) -> datasets.Dataset:
     """A table source as a ``datasets.Dataset`` (tsv/txt are tab-separated, no quoting: SST-2 has
     bare quotes). A missing, unparsable, empty or header-only table is an :class:`InputError`."""
@@ -130,7 +167,12 @@ def load_table(source: str, key: str = "source", revision: str | None = None) ->
                 raise _bad(key, source, f"not UTF-8 text (byte {e.start})", fix) from None
         kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
         try:
-            ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
+            if suffix in _JSON:
+                ds = _json_table(path, key, source, fix)
+            else:
+                ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
+        except InputError:
+            raise
         except Exception as e:  # noqa: BLE001 - pandas/pyarrow/json errors of any kind: one line for the user
             if "corresponds to no data" in str(e):  # datasets' word for a header-only table
                 raise _bad(key, source, "the table has no data rows (a header only?)", fix) from None
