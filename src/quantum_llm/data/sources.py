@@ -111,39 +111,40 @@ def load_text(source: str, key: str = "source", revision: str | None = None) -> 
     return text
 
 
-def _json_table(path: Path, key: str, source: str, fix: str) -> datasets.Dataset:
-    """A local JSON Lines file, or a JSON array of objects, as a Dataset of its records (columns:
-    every key seen, in order of first appearance; a missing key is null).
+def _json_table(text: str, suffix: str, key: str, source: str, fix: str) -> datasets.Dataset:
+    """A local JSON Lines file, or a JSON array of objects (``text``), as a Dataset of its records
+    (columns: every key seen, in order of first appearance; a missing key is null).
 
     Parsed here with Python's json module instead of datasets' JSON builder, because that builder
     hands the bytes to pyarrow's JSON reader, which crashed the whole process (a segmentation
     fault) on some malformed files our property tests generated; this parser raises on any
     malformed input and names the line."""
-    text = path.read_text(encoding="utf-8")
-    what = f"not a readable {path.suffix[1:]} table (JSON error at"
-    if text.lstrip().startswith("["):
+    array = text.lstrip().startswith("[")
+    # (lines before the chunk, chunk): the whole array, or each non-blank line of JSON Lines, split
+    # on "\n" only (str.splitlines would also split inside strings, at U+2028)
+    chunks = [(0, text)] if array else [(n, line) for n, line in enumerate(text.split("\n")) if line.strip()]
+    rows: list = []
+    for before, chunk in chunks:
         try:
-            rows = json.loads(text)
+            rows.append(json.loads(chunk))
         except json.JSONDecodeError as e:
-            raise _bad(key, source, f"{what} line {e.lineno}, column {e.colno}: {e.msg})", fix) from None
+            where = f"line {before + e.lineno}, column {e.colno}: {e.msg}"
         except RecursionError:
-            raise _bad(key, source, f"{what} the array: nested too deeply)", fix) from None
-    else:  # JSON Lines; split on "\n" only (str.splitlines would also split inside strings, at U+2028)
-        rows = []
-        for n, line in enumerate(text.split("\n"), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise _bad(key, source, f"{what} line {n}, column {e.colno}: {e.msg})", fix) from None
-                except RecursionError:
-                    raise _bad(key, source, f"{what} line {n}: nested too deeply)", fix) from None
+            where = f"line {before + 1}: nested too deeply"
+        else:
+            continue
+        raise _bad(key, source, f"not a readable {suffix[1:]} table (JSON error at {where})", fix)
+    if array:
+        rows = rows[0]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise _bad(key, source, "not a table: expected JSON Lines of objects or a JSON array of objects", fix)
     if not rows:
         raise _bad(key, source, "the table has no data rows", fix)
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    return datasets.Dataset.from_dict({c: [r.get(c) for r in rows] for c in columns})
+    try:
+        return datasets.Dataset.from_dict({c: [r.get(c) for r in rows] for c in columns})
+    except Exception as e:  # noqa: BLE001 - pyarrow's type errors (e.g. a column of numbers and strings): one line
+        raise _bad(key, source, f"not a readable {suffix[1:]} table ({_first_line(e)})", fix) from None
 
 
 def load_table(source: str, key: str = "source", revision: str | None = None) -> datasets.Dataset:
@@ -160,24 +161,23 @@ def load_table(source: str, key: str = "source", revision: str | None = None) ->
         if path.stat().st_size == 0:
             raise _bad(key, source, "the file is empty", fix)
         suffix = path.suffix.lower()
-        if suffix != ".parquet":  # the json reader would take invalid UTF-8 into string columns
+        text = None
+        if suffix != ".parquet":  # a text reader would take invalid UTF-8 into string columns
             try:
-                path.read_bytes().decode("utf-8")
+                text = path.read_bytes().decode("utf-8")
             except UnicodeDecodeError as e:
                 raise _bad(key, source, f"not UTF-8 text (byte {e.start})", fix) from None
-        kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
-        try:
-            if suffix in _JSON:
-                ds = _json_table(path, key, source, fix)
-            else:
+        if suffix in _JSON:
+            ds = _json_table(text, suffix, key, source, fix)
+        else:
+            kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if suffix in (".tsv", ".txt") else {}
+            try:
                 ds = datasets.load_dataset(_BUILDERS[suffix], data_files=str(source), split="train", **kwargs)
-        except InputError:
-            raise
-        except Exception as e:  # noqa: BLE001 - pandas/pyarrow/json errors of any kind: one line for the user
-            if "corresponds to no data" in str(e):  # datasets' word for a header-only table
-                raise _bad(key, source, "the table has no data rows (a header only?)", fix) from None
-            cause = e.__cause__ or e.__context__ or e  # datasets wraps the parser's error
-            raise _bad(key, source, f"not a readable {suffix[1:]} table ({_first_line(cause)})", fix) from None
+            except Exception as e:  # noqa: BLE001 - pandas/pyarrow errors of any kind: one line for the user
+                if "corresponds to no data" in str(e):  # datasets' word for a header-only table
+                    raise _bad(key, source, "the table has no data rows (a header only?)", fix) from None
+                cause = e.__cause__ or e.__context__ or e  # datasets wraps the parser's error
+                raise _bad(key, source, f"not a readable {suffix[1:]} table ({_first_line(cause)})", fix) from None
     try:
         ds.data.table.validate(full=True)  # e.g. invalid UTF-8 inside a Parquet string column
     except Exception as e:  # noqa: BLE001 - pyarrow's validation errors: one line for the user
