@@ -36,6 +36,7 @@ import flows  # noqa: F401  (offline Prefect defaults, applied before Prefect is
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.deployments import run_deployment
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.dvc_cli import git, push_run_cache_outputs, ran_stages, resolve_root, run_dvc, run_dvc_json
@@ -91,9 +92,12 @@ def experiment_run(name: str, key: str, value: int | float | str, commit: str, s
 def dispatch_experiment(deployment: str, name: str, key: str, value: object, commit: str,
                         stages: list[str] | None) -> str:
     """Start one experiment on the work pool and wait for it."""
+    # one flow run per experiment of this sweep, as in flows.fanout: if the create call is retried
+    # (a slow server), the server returns the run it already created instead of starting a second one
     run = run_deployment(deployment, timeout=None, poll_interval=2, flow_run_name=f"exp-{name}",
                          parameters={"name": name, "key": key, "value": value, "commit": commit,
-                                     "stages": stages})
+                                     "stages": stages},
+                         idempotency_key=f"{flow_run.id}-{name}" if flow_run.id else None)
     if not run.state or not run.state.is_completed():
         raise RuntimeError(f"experiment {name}: flow run {run.name} ended "
                            f"{run.state.type if run.state else None}: {run.state.message if run.state else ''}")
