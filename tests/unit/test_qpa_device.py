@@ -76,3 +76,29 @@ def test_an_absent_cuda_device_is_one_clear_error():
         train_rows(weight, train, val, rows(2, [2])[:1], tiny_cfg(), device="cuda")
     with pytest.raises(ParamsError, match="sees no CUDA device"):
         line_nll(weight, val, {"base": None}, device="cuda:0")
+
+
+def test_runs_stepped_side_by_side_equal_runs_stepped_one_after_the_other(monkeypatch):
+    # oracle: the same grid with every run stepped in turn on one thread (what each pool thread
+    # does); the validation passes run on the same threads in both. Bit for bit: runs share nothing
+    # they write, so the thread pool's schedule cannot change a result
+    from quantum_llm.qpa import train as T
+
+    class OneAfterTheOther(T.GridStepper):
+        def step(self, runs, h, base, y):
+            with T.one_thread():
+                return [self._timed(r, h, base, y) for r in runs]
+
+    weight, train, val = tiny_problem()
+    grid = rows(2, [2, 1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with T.GridStepper(torch.device("cpu"), len(grid)) as stepper:
+            assert stepper.workers == 2
+        side_by_side = summary(train_rows(weight, train, val, grid, tiny_cfg(steps=8)))
+        monkeypatch.setattr(T, "GridStepper", OneAfterTheOther)
+        in_turn = summary(train_rows(weight, train, val, grid, tiny_cfg(steps=8)))
+    finally:
+        torch.set_num_threads(threads)
+    assert_identical(side_by_side, in_turn)

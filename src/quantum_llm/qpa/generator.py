@@ -108,7 +108,10 @@ class MappingModel(nn.Module):
         self._steps = [m for m in (*self.body, self.head) if not isinstance(m, nn.Identity)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (n_b, N+1) -> (n_b, n_mlp)
-        for m in self._steps:
+        return self.head(self.features(z))
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:  # (n_b, N+1) -> (n_b, 32), the head's input
+        for m in self._steps[:-1]:
             z = m(z)
         return z
 
@@ -175,12 +178,11 @@ class QPAGenerator(nn.Module):
 
     def factors(self, flat: torch.Tensor | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{module name: (A (r, d_in), B (d_out, r))} sliced in target order, A before B; with a
-        gate, every B is multiplied by it. Without ``flat``: generated from the probability source,
-        through :class:`CentredFactors` (the same numbers, a cheaper backward)."""
+        gate, every B is multiplied by it. Without ``flat``: generated from the probability source
+        by :meth:`training_factors` (the same numbers to float rounding, a cheaper backward)."""
         if flat is None:
-            shapes = tuple(s for t in self.spec.targets for s in ((self.spec.rank, t.d_in), (t.d_out, self.spec.rank)))
-            pieces = CentredFactors.apply(self.chunk_matrix(self.probs()), self.gate, shapes)
-            return {t.name: (pieces[2 * k], pieces[2 * k + 1]) for k, t in enumerate(self.spec.targets)}
+            pieces, gate = self.training_factors()
+            return {k: (a, b if gate is None else gate * b) for k, (a, b) in pieces.items()}
         out, i, r = {}, 0, self.spec.rank
         for t in self.spec.targets:
             a = flat[i: i + r * t.d_in].view(r, t.d_in)
@@ -192,49 +194,57 @@ class QPAGenerator(nn.Module):
             out[t.name] = (a, b)
         return out
 
+    def training_factors(self) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], torch.Tensor | None]:
+        """({module name: (A, B)}, gate) from the probability source, B *without* the gate: the
+        training step applies the gate on LoRA's r-wide input side instead, where it costs nothing
+        (``s (g x A^T) B^T = s (x A^T)(g B)^T``), rather than in a pass over the d_out x r values of
+        B forward and two backward. The factors are views of :meth:`centred_chunk`."""
+        shapes = tuple(s for t in self.spec.targets for s in ((self.spec.rank, t.d_in), (t.d_out, self.spec.rank)))
+        pieces = FactorSlices.apply(self.centred_chunk(self.probs()), shapes)
+        return {t.name: (pieces[2 * k], pieces[2 * k + 1]) for k, t in enumerate(self.spec.targets)}, self.gate
+
+    def centred_chunk(self, p: torch.Tensor) -> torch.Tensor:
+        """``chunk_matrix(p)`` minus the mean of its first m values (the centring of
+        :meth:`generate_from_probs`), the mean computed from the head's input and weights and
+        subtracted from the head's bias: the head's one ``addmm`` writes the centred values, with
+        no pass over the m values to average them and none to subtract the mean (nor their two
+        backward passes). The same numbers to float rounding (tested)."""
+        spec = self.spec
+        x = transform(p, spec.n_qubits, spec.n_b)
+        z = self.mapping.features(torch.cat([self.codes, x.unsqueeze(1)], 1))       # (n_b, 32)
+        w, bias = self.mapping.head.weight, self.mapping.head.bias                # (n_mlp, 32), (n_mlp,)
+        k = spec.m - (spec.n_b - 1) * spec.n_mlp          # values of the last row inside m (1..n_mlp)
+        # sum over all n_b rows of z_i . w_j + b_j, less the last row's values past m
+        total = z.sum(0) @ w.sum(0) + spec.n_b * bias.sum() - (z[-1] @ w[k:].sum(0) + bias[k:].sum())
+        return torch.addmm(bias - total / spec.m, z, w.T)
+
     def n_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-class CentredFactors(torch.autograd.Function):
-    """chunk matrix (n_b, n_mlp) -> its first m values, centred, cut into the factor ``shapes``
-    (A_1, B_1, A_2, ...), every B multiplied by ``gate`` (None: no gate): the composition of
-    :meth:`QPAGenerator.generate_from_probs` (after the mapping model) and
-    :meth:`QPAGenerator.factors`, with the same forward ops. Written by hand for the backward:
-    autograd's fills a zero vector of length m per slice and sums them (several passes over the
-    ~200k values, a visible share of a QPA step); this one writes every slice's gradient into
-    one buffer and centres it in place. The gradients are the same expressions in the same
-    order (the tests check them against autograd's)."""
+class FactorSlices(torch.autograd.Function):
+    """chunk matrix (n_b, n_mlp) -> its first values cut into the factor ``shapes`` (A_1, B_1,
+    A_2, ...), as views. Written by hand for the backward: autograd's fills a zero matrix of the
+    chunk's size per slice and sums them (several passes over the ~200k values, a visible share
+    of a QPA step); this one writes every slice's gradient into one buffer (tested against
+    autograd's)."""
 
     @staticmethod
-    def forward(ctx, chunk: torch.Tensor, gate: torch.Tensor | None, shapes: tuple[tuple[int, int], ...]):
-        m = sum(r * c for r, c in shapes)
-        flat = chunk.flatten()[:m]
-        flat = flat - flat.mean()
-        out, i = [], 0
-        for k, (r, c) in enumerate(shapes):
-            piece = flat[i: i + r * c].view(r, c)
-            out.append(gate * piece if gate is not None and k % 2 == 1 else piece)
+    def forward(ctx, chunk: torch.Tensor, shapes: tuple[tuple[int, int], ...]):
+        flat, out, i = chunk.view(-1), [], 0
+        for r, c in shapes:
+            out.append(flat[i: i + r * c].view(r, c))
             i += r * c
-        ctx.save_for_backward(flat, gate)
-        ctx.shapes, ctx.chunk_shape, ctx.has_gate = shapes, chunk.shape, gate is not None
+        ctx.shapes, ctx.chunk_shape = shapes, chunk.shape
         return tuple(out)
 
     @staticmethod
     def backward(ctx, *grads):
-        flat, gate = ctx.saved_tensors
-        numel = ctx.chunk_shape[0] * ctx.chunk_shape[1]
-        g = flat.new_empty(numel)
-        g[flat.numel():] = 0            # the padding past m (unused chunk values): a zero gradient
-        gflat, ggate, i = g[: flat.numel()], None, 0
-        for k, ((r, c), gk) in enumerate(zip(ctx.shapes, grads, strict=True)):
-            dst = gflat[i: i + r * c].view(r, c)
-            if ctx.has_gate and k % 2 == 1:   # (autograd passes zeros for an unused output, never None)
-                part = (gk * flat[i: i + r * c].view(r, c)).sum()   # d loss / d gate from this B
-                ggate = part if ggate is None else ggate + part
-                torch.mul(gk, gate, out=dst)
-            else:
-                dst.copy_(gk)
+        m = sum(r * c for r, c in ctx.shapes)
+        g = grads[0].new_empty(ctx.chunk_shape.numel())
+        g[m:] = 0            # the padding past m (unused chunk values): a zero gradient
+        i = 0
+        for (r, c), gk in zip(ctx.shapes, grads, strict=True):   # (autograd passes zeros for an unused output)
+            g[i: i + r * c].view(r, c).copy_(gk)
             i += r * c
-        gflat.sub_(gflat.sum() / flat.numel())   # through the centring: g - mean(g)
-        return g.view(ctx.chunk_shape), ggate, None
+        return g.view(ctx.chunk_shape), None

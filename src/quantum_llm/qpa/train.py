@@ -29,6 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -219,9 +220,13 @@ class Run:
             h = h * mask.to(h.device) / (1 - p)
         return h @ a.T
 
-    def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Training loss (dropout on) from cached base logits: mean CE of base + s (drop(h) A^T) B^T."""
-        return LowRankCE.apply(base, self.xa(h, a, True), b, y, self.cfg.scaling)
+    def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+             gate: torch.Tensor | None = None) -> torch.Tensor:
+        """Training loss (dropout on) from cached base logits: mean CE of base + s (g drop(h) A^T) B^T,
+        g the gate (None: none); the same function as with the gate on B (see
+        :meth:`QPAGenerator.training_factors`)."""
+        xa = self.xa(h, a, True)
+        return LowRankCE.apply(base, xa if gate is None else gate * xa, b, y, self.cfg.scaling)
 
     def step(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> float:
         self.owner.train()
@@ -236,12 +241,13 @@ class Run:
             # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
             # several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine)
             with small_ops(self.device):
-                a, b = self.factors()
-            la, lb = a.detach().requires_grad_(), b.detach().requires_grad_()
-            loss = self.loss(h, base, y, la, lb)
+                pieces, gate = self.generator.training_factors()
+            outs = (*pieces["lm_head"], *(() if gate is None else (gate,)))
+            leaves = [t.detach().requires_grad_() for t in outs]
+            loss = self.loss(h, base, y, *leaves)
             loss.backward()
             with small_ops(self.device):
-                torch.autograd.backward((a, b), (la.grad, lb.grad))
+                torch.autograd.backward(outs, [t.grad for t in leaves])
                 self.opt.step()
         self.sched.step()
         return loss.item()
@@ -341,6 +347,47 @@ def _record(runs: list[Run], losses: list[float], step: int, on_log) -> None:
         on_log(step, runs, losses)
 
 
+class GridStepper:
+    """Steps every run of the grid on one batch and returns each run's step time (s).
+
+    On the CPU with ``w = torch.get_num_threads() > 1`` (and more than one run), the runs step
+    ``w`` at a time, each on one thread (inter-op parallelism: a thread pool, torch's intra-op
+    threads set to 1 meanwhile). The vocabulary-sized products of a step scale to two threads
+    but a generator's many tiny ops do not: stepped one run at a time on two threads, a QPA
+    run's generator left the second core idle for its 3-4 ms (benchmarks/qpa_speed.py). Runs
+    share nothing they write (own parameters, optimizer, dropout generator; the batch and its
+    base logits are only read), and every run's arithmetic is the one-thread arithmetic, so
+    the results equal a one-thread sequential pass bit for bit (tested). On a CUDA device, with
+    one thread or one run: one run after the other, as before."""
+
+    def __init__(self, device: torch.device, n_runs: int):
+        self.device = device
+        w = min(torch.get_num_threads(), n_runs) if device.type == "cpu" else 1
+        self.workers = max(w, 1)     # runs stepping side by side
+        # each pool thread sets its own OpenMP and MKL thread counts to 1 before its first op
+        self.pool = ThreadPoolExecutor(w, thread_name_prefix="qpa-run", initializer=torch.set_num_threads,
+                                       initargs=(1,)) if w > 1 else None
+
+    def __enter__(self) -> GridStepper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def _timed(self, run: Run, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> float:
+        synchronize(self.device)   # CUDA kernels run asynchronously: time each run's own work
+        t0 = time.perf_counter()
+        run.step(h, base, y)       # ends with loss.item(), which waits for the device
+        return time.perf_counter() - t0
+
+    def step(self, runs: list[Run], h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> list[float]:
+        if self.pool is None:
+            return [self._timed(r, h, base, y) for r in runs]
+        with one_thread():         # the pool's threads run torch ops on one thread each
+            return list(self.pool.map(lambda r: self._timed(r, h, base, y), runs))
+
+
 def train_rows(weight: torch.Tensor, train: Split, val: Split, row_list: tuple[Row, ...] | list[Row],
                cfg: TrainConfig, on_log: Callable | None = None,
                device: torch.device | str | None = None) -> dict[str, RowResult]:
@@ -358,17 +405,15 @@ def train_rows(weight: torch.Tensor, train: Split, val: Split, row_list: tuple[R
     _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), 0, on_log)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     step_time = {id(r): 0.0 for r in runs}
-    for step in tqdm(range(1, cfg.steps + 1), desc="train qpa rows", unit="step"):
-        idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g).to(device)
-        h, y = train.h[idx], train.y[idx]
-        base = base_logits(h, weight)          # once per batch, shared by every run
-        for r in runs:
-            synchronize(device)   # CUDA kernels run asynchronously: time each run's own work
-            t0 = time.perf_counter()
-            r.step(h, base, y)    # ends with loss.item(), which waits for the device
-            step_time[id(r)] += time.perf_counter() - t0
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), step, on_log)
+    with GridStepper(device, len(runs)) as stepper:
+        for step in tqdm(range(1, cfg.steps + 1), desc="train qpa rows", unit="step"):
+            idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g).to(device)
+            h, y = train.h[idx], train.y[idx]
+            base = base_logits(h, weight)          # once per batch, shared by every run
+            for r, dt in zip(runs, stepper.step(runs, h, base, y), strict=True):
+                step_time[id(r)] += dt
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), step, on_log)
     out = {}
     for row in row_list:
         mine = [r for r in runs if r.row == row]
