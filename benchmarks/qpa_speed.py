@@ -94,7 +94,7 @@ def interleaved(jobs: dict, repeats: int) -> tuple[dict, dict]:
     return ({k: 1e3 * statistics.median(v) for k, v in times.items()}, {k: 1e3 * min(v) for k, v in times.items()})
 
 
-def grid_ratio(args, cfg, weight, h, base, y, by) -> tuple[float, float, int]:
+def grid_ratio(args, cfg, weight, h, base, y, by) -> tuple[float, float, int, tuple[float, float]]:
     """Per-run step time of gated QPA over LoRA r4 when the grid's runs step as in training."""
     grids = {name: [Run(by[name], 1e-4, cfg, weight) for _ in range(args.grid_runs_timed)]
              for name in ("lora_r4", "qpa_gated")}
@@ -109,7 +109,8 @@ def grid_ratio(args, cfg, weight, h, base, y, by) -> tuple[float, float, int]:
                 stepper.step(runs, h, base, y)
                 times[k].append(time.perf_counter() - t0)
     lo, qp = times["lora_r4"], times["qpa_gated"]
-    return statistics.median(qp) / statistics.median(lo), min(qp) / min(lo), workers
+    per_run = (1e3 * statistics.median(lo) / args.grid_runs_timed, 1e3 * statistics.median(qp) / args.grid_runs_timed)
+    return statistics.median(qp) / statistics.median(lo), min(qp) / min(lo), workers, per_run
 
 
 def main() -> None:
@@ -160,9 +161,10 @@ def main() -> None:
     ql_min = mins["cached gated QPA"] / mins["cached LoRA r4, beside gated QPA"]
     print(f"one run at a time on {torch.get_num_threads()} threads: QPA step / LoRA step = {q_ms / l2_ms:.3f} (medians), "
           f"{ql_min:.3f} (minima)")
-    g_med, g_min, workers = grid_ratio(args, cfg, weight, h, base, y, by)
+    g_med, g_min, workers, (l_run, q_run) = grid_ratio(args, cfg, weight, h, base, y, by)
     print(f"as the pipeline trains (GridStepper, {workers} run(s) side by side, {args.grid_runs_timed} runs of each kind "
-          f"per grid step, {args.repeats} interleaved grid steps each):")
+          f"per grid step, {args.repeats} interleaved grid steps each): {l_run:.1f} ms per LoRA r4 run step, "
+          f"{q_run:.1f} ms per gated-QPA run step (medians)")
     print(f"QPA step / LoRA step (cached path) = {g_med:.3f} (medians), {g_min:.3f} (minima)  target <= 1.10: "
           f"{'met' if max(g_med, g_min) <= 1.10 else 'NOT met'}")
     print(f"qsim weight generation (all {qpa.generator.spec.m:,} LoRA weights, exact probabilities + mapping + gate): "
