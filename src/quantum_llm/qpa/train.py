@@ -118,8 +118,8 @@ class LowRankCE(torch.autograd.Function):
         c = grad / len(y)
         # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix. Both
         # products are taken with the (T, V) matrix as the right-hand operand, (b^T g^T)^T and
-        # (xa^T g)^T: MKL sweeps it row by row there, where g^T @ xa and g @ b took 2.7-7x longer
-        # on this machine (1 thread: 12.1 and 5.4 ms against 2.2 and 1.7 ms at T = 128, V = 49,152)
+        # (xa^T g)^T: MKL sweeps it row by row there, where g^T @ xa and g @ b took 5.5x and 3.2x
+        # longer on this machine (1 thread: 12.1 and 5.4 ms against 2.2 and 1.7 ms at T = 128, V = 49,152)
         gxa = (b.T @ g.T).T.mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
         gb = torch.mul((xa.T @ g).T, c * ctx.s, out=b.new_empty(b.shape)) if ctx.needs_input_grad[2] else None
         gbase = g * c if ctx.needs_input_grad[0] else None
