@@ -102,3 +102,33 @@ def test_runs_stepped_side_by_side_equal_runs_stepped_one_after_the_other(monkey
     finally:
         torch.set_num_threads(threads)
     assert_identical(side_by_side, in_turn)
+
+
+def test_each_thread_has_its_own_loss_buffers():
+    # the pool's runs must never share the (T, V) buffers a loss keeps for its backward
+    import threading
+
+    from quantum_llm.qpa.train import train_scratch
+
+    def ptrs():
+        return tuple(b.data_ptr() for b in train_scratch((4, 8), torch.float32, torch.device("cpu")))
+
+    here = ptrs()
+    assert ptrs() == here                       # reused on the same thread
+    other = []
+    t = threading.Thread(target=lambda: other.append(ptrs()))
+    t.start()
+    t.join()
+    assert not set(other[0]) & set(here)
+
+
+def test_a_gradient_set_to_none_is_one_clear_error():
+    weight, train, _ = tiny_problem()
+    from quantum_llm.qpa.train import Run
+
+    run = Run(rows(2, [2])[0], 1e-2, tiny_cfg(), weight)
+    h, y = train.h[:8], train.y[:8]
+    run.step(h, h @ weight.T, y)
+    run.owner.zero_grad()                       # sets every .grad to None: detached from the flat buffer
+    with pytest.raises(RuntimeError, match="zero run.flat.grad instead"):
+        run.step(h, h @ weight.T, y)

@@ -29,7 +29,7 @@ def load_features(folder: Path, split: str) -> dict[str, torch.Tensor]:
 def save_generator(folder: Path, gen: QPAGenerator, extra: dict) -> None:
     # on the host: a generator trained on a CUDA device is saved like one trained on the CPU; copies,
     # since training keeps the parameters as views of one flat buffer (safetensors refuses shared memory)
-    save_file({k: v.detach().to("cpu", copy=True) for k, v in gen.state_dict().items()}, str(folder / "generator.safetensors"))
+    save_file({k: v.detach().to("cpu", copy=True).contiguous() for k, v in gen.state_dict().items()}, str(folder / "generator.safetensors"))
     (folder / "generator.json").write_text(json.dumps(
         {"spec": gen.spec.to_dict(), "source": gen.source_kind, "gate": gen.gate is not None, **extra}, indent=2, sort_keys=True))
 

@@ -129,6 +129,16 @@ class LowRankCE(torch.autograd.Function):
 _scratch = threading.local()
 
 
+@contextmanager
+def _scratch_released():
+    """Frees this thread's :func:`train_scratch` buffers on exit (a pool's threads free theirs
+    when the pool shuts down)."""
+    try:
+        yield
+    finally:
+        _scratch.held = None
+
+
 def train_scratch(shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """This thread's two (T, V) buffers for :class:`LowRankCE` in a training step. A fresh 25 MB
     matrix per step is a fresh mapping from the OS (glibc maps blocks this large anew), whose
@@ -184,6 +194,8 @@ def flatten_parameters(params: list[nn.Parameter]) -> nn.Parameter:
     code keeps working on the parameters themselves. (The flat-parameter layout of PyTorch's FSDP
     and DDP's gradient buckets, for one run's few small tensors.)"""
     ref = params[0]
+    if any(p.dtype != ref.dtype or p.device != ref.device for p in params):
+        raise ValueError("flatten_parameters: the parameters must share one dtype and device")
     flat = torch.empty(sum(p.numel() for p in params), dtype=ref.dtype, device=ref.device)
     grad = torch.zeros_like(flat)
     i = 0
@@ -279,6 +291,9 @@ class Run:
 
     def step(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> float:
         self.owner.train()
+        if any(p.grad is None for p in self.params):   # e.g. a zero_grad() that set them to None
+            raise RuntimeError("Run.step: a parameter's gradient was set to None, which detaches it from the run's "
+                               "flat gradient buffer; zero run.flat.grad instead of calling zero_grad()")
         self.flat.grad.zero_()      # (not set to None: the parameters' gradients are views of it)
         if self.generator is None:
             loss = self.loss(h, base, y, *self.factors())
@@ -406,16 +421,19 @@ class GridStepper:
     run's generator left the second core idle for its 3-4 ms (benchmarks/qpa_speed.py). Runs
     share nothing they write (own parameters, optimizer, dropout generator; the batch and its
     base logits are only read), and every run's arithmetic is the one-thread arithmetic, so
-    the results equal a one-thread sequential pass bit for bit (tested). On a CUDA device, with
-    one thread or one run: one run after the other, as before."""
+    the results equal a one-thread sequential pass bit for bit (tested). On a CUDA device or with
+    one thread: one run after the other, as before. The step times it returns are wall times of
+    runs that shared the cores."""
 
     def __init__(self, device: torch.device, n_runs: int):
         self.device = device
-        w = min(torch.get_num_threads(), n_runs) if device.type == "cpu" else 1
-        self.workers = max(w, 1)     # runs stepping side by side
-        # each pool thread sets its own OpenMP and MKL thread counts to 1 before its first op
-        self.pool = ThreadPoolExecutor(w, thread_name_prefix="qpa-run", initializer=torch.set_num_threads,
-                                       initargs=(1,)) if w > 1 else None
+        threads = torch.get_num_threads() if device.type == "cpu" else 1
+        self.workers = max(min(threads, n_runs), 1)     # runs stepping side by side
+        # a pool whenever the CPU has more than one thread, even for a one-run grid: every run then
+        # steps with the one-thread arithmetic, whatever the size of the grid it trains in. Each
+        # pool thread sets its own OpenMP and MKL thread counts to 1 before its first op
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qpa-run", initializer=torch.set_num_threads,
+                                       initargs=(1,)) if threads > 1 else None
 
     def __enter__(self) -> GridStepper:
         return self
@@ -454,7 +472,7 @@ def train_rows(weight: torch.Tensor, train: Split, val: Split, row_list: tuple[R
     _record(runs, evaluate_runs(runs, weight, val, cfg.eval_chunk), 0, on_log)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     step_time = {id(r): 0.0 for r in runs}
-    with GridStepper(device, len(runs)) as stepper:
+    with GridStepper(device, len(runs)) as stepper, _scratch_released():
         for step in tqdm(range(1, cfg.steps + 1), desc="train qpa rows", unit="step"):
             idx = torch.randint(0, len(train.y), (cfg.batch_tokens,), generator=g).to(device)
             h, y = train.h[idx], train.y[idx]
