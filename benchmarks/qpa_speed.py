@@ -98,19 +98,11 @@ def grid_ratio(args, cfg, weight, h, base, y, by) -> tuple[float, float, int, tu
     """Per-run step time of gated QPA over LoRA r4 when the grid's runs step as in training."""
     grids = {name: [Run(by[name], 1e-4, cfg, weight) for _ in range(args.grid_runs_timed)]
              for name in ("lora_r4", "qpa_gated")}
-    times = {k: [] for k in grids}
     with GridStepper(weight.device, args.grid_runs_timed) as stepper:
-        workers = stepper.workers
-        for runs in grids.values():   # warm-up
-            stepper.step(runs, h, base, y)
-        for _ in range(args.repeats):
-            for k, runs in grids.items():
-                t0 = time.perf_counter()
-                stepper.step(runs, h, base, y)
-                times[k].append(time.perf_counter() - t0)
-    lo, qp = times["lora_r4"], times["qpa_gated"]
-    per_run = (1e3 * statistics.median(lo) / args.grid_runs_timed, 1e3 * statistics.median(qp) / args.grid_runs_timed)
-    return statistics.median(qp) / statistics.median(lo), min(qp) / min(lo), workers, per_run
+        med, mins = interleaved({k: (lambda runs=runs: stepper.step(runs, h, base, y)) for k, runs in grids.items()},
+                                args.repeats)
+    per_run = (med["lora_r4"] / args.grid_runs_timed, med["qpa_gated"] / args.grid_runs_timed)
+    return med["qpa_gated"] / med["lora_r4"], mins["qpa_gated"] / mins["lora_r4"], stepper.workers, per_run
 
 
 def main() -> None:
