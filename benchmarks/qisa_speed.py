@@ -8,9 +8,11 @@ in ABBA order (CSA, QISA, QISA, CSA, ...: machine load and drift hit both alike)
 size the table shows each model's median time per token, the ratio QISA / CSA of the medians,
 of the minima, and the median of the per-round ratios (each round's two QISA passes over its
 two CSA passes); the target is <= 1.10 (printed as met / NOT met on all three).
-QISA here is the causal `qisa` variant with the matrix-free Pauli values; `--paper-style`
-adds a model whose values use the authors' precomputation O'_i = W_v^T O_i W_v (x^T O'_i x,
-O(h d^2) per token) to show where their 2.6x came from.
+QISA here is the causal `qisa` variant as the pipeline evaluates it: one input projection, then
+the fused C kernel (quantum_llm.qisa.fused; the PyTorch ops where no C compiler is found, which
+the header line says). `--ops` adds the same model on the PyTorch ops (the kernel off) to the
+rounds; `--paper-style` adds a model whose values use the authors' precomputation
+O'_i = W_v^T O_i W_v (x^T O'_i x, O(h d^2) per token) to show where their 2.6x came from.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 import torch
 
 from quantum_llm.config import load_section
+from quantum_llm.qisa import fused
 from quantum_llm.qisa.model import CharGPT, GPTConfig, QISAttention
 from quantum_llm.qisa.pauli import dense_pauli_matrix
 
@@ -98,6 +101,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 64, 1024], help="windows per forward pass")
     parser.add_argument("--repeats", type=int, default=50, help="ABBA rounds per batch size (2 passes per model each)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--ops", action="store_true", help="also time QISA on the PyTorch ops (fused kernel off)")
     parser.add_argument("--paper-style", action="store_true", help="also time the authors' O'_i precomputation")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -105,12 +109,19 @@ def main() -> None:
     shape = load_section("qisa").model.model_dump()
     torch.manual_seed(0)
     models = {a: CharGPT(GPTConfig(attention=a, **shape)).eval() for a in ("csa", "qisa")}
+    if args.ops:
+        models["qisa_ops"] = CharGPT(GPTConfig(attention="qisa", **shape)).eval()
+        models["qisa_ops"].load_state_dict(models["qisa"].state_dict())
+        for block in models["qisa_ops"].blocks:
+            block.attn.use_kernel = False
     if args.paper_style:
         models["qisa_precomputed"] = paper_style(CharGPT(GPTConfig(attention="qisa", **shape)).eval())
     sizes = {k: m.num_params() for k, m in models.items()}
     log.info("shape %s, parameters %s, %d thread(s), torch %s, %s, load %s", shape, sizes, args.threads,
              torch.__version__, platform.processor() or platform.machine(),
              " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    log.info("QISA attention at inference: %s", "one projection + the fused C kernel" if fused.kernel() is not None
+             else "PyTorch ops (the fused kernel is unavailable, see the warning above)")
     log.info("%6s  %12s  %13s  %12s  %12s  %12s  %s", "batch", "CSA us/token", "QISA us/token", "QISA/CSA med",
              "QISA/CSA min", "paired med", "target <= 1.10")
     T = models["csa"].config.block_size
@@ -124,6 +135,8 @@ def main() -> None:
         r_pair = statistics.median(pairs)
         met = "met" if max(r_med, r_min, r_pair) <= TARGET else "NOT met"
         line = (f"{b:6d}  {us['csa']:12.3f}  {us['qisa']:13.3f}  {r_med:11.2f}x  {r_min:11.2f}x  {r_pair:11.2f}x  {met}")
+        if "qisa_ops" in us:
+            line += f"   (on the PyTorch ops: {us['qisa_ops'] / us['csa']:.2f}x)"
         if "qisa_precomputed" in us:
             line += f"   (precomputed O'_i, the paper's path: {us['qisa_precomputed'] / us['csa']:.2f}x)"
         log.info(line)

@@ -132,14 +132,21 @@ def reference_qisa_attention(attn, x: torch.Tensor, transpose: bool) -> torch.Te
     return attn.c_proj(torch.cat(heads, -1).float())
 
 
-@pytest.mark.parametrize("layout", ["wide", "narrow"])
+@pytest.mark.parametrize("layout", ["wide", "narrow", "kernel"])
 @pytest.mark.parametrize("attention", ["qisa", "qisa_paper"])
 @pytest.mark.parametrize("n_head,n_embd", [(1, 16), (2, 16), (2, 12)])
 def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd, layout, monkeypatch):
-    """Both layouts of the fused attention (few ops for small calls, few multiply-adds for
-    large ones), inference (cached weights) and training paths, against the formulas."""
+    """Every layout of the fused attention (PyTorch ops: few ops for small calls, few
+    multiply-adds for large ones; the C kernel at inference where it applies: one head, causal),
+    inference (cached weights) and training paths, against the formulas."""
+    from quantum_llm.qisa import fused
     from quantum_llm.qisa import model as qisa_model
-    monkeypatch.setattr(qisa_model, "WIDE_MAX_TOKENS", 10**9 if layout == "wide" else 0)
+    if layout == "kernel":
+        if fused.kernel() is None:
+            pytest.skip("no C compiler: the fused kernel is not built here")
+    else:
+        monkeypatch.setattr(fused, "kernel", lambda: None)
+        monkeypatch.setattr(qisa_model, "WIDE_MAX_TOKENS", 10**9 if layout == "wide" else 0)
     torch.manual_seed(0)
     cfg = GPTConfig(attention=attention, **{**SMALL, "n_head": n_head, "n_embd": n_embd, "dropout": 0.0})
     attn = CharGPT(cfg).blocks[1].attn.eval()
@@ -163,14 +170,18 @@ def test_qisa_attention_matches_the_spec_formulas(attention, n_head, n_embd, lay
         assert torch.allclose(attn(x), want, atol=1e-5)
 
 
-def test_fused_attention_equals_the_previous_formulation():
+def test_fused_attention_equals_the_previous_formulation(monkeypatch):
     """The fused attention (c_proj folded into the values, norms from the value product) against
     the formulation it replaced, written out here: per-token q, k, u; vecdot norms; softmax of
-    exp(-d^2); A @ v through c_proj. Random weights (outputs up to ~30), float32, both layouts,
-    with and without gradient: to 1e-6 of the largest output (~8 float32 rounding steps)."""
+    exp(-d^2); A @ v through c_proj. Random weights (outputs up to ~30), float32, both layouts
+    of the PyTorch ops (the C kernel: tests/unit/test_qisa_kernel.py), with and without
+    gradient: to 1e-6 of the largest output (~8 float32 rounding steps)."""
     import torch.nn.functional as F
 
+    from quantum_llm.qisa import fused
     from quantum_llm.qisa import model as qisa_model
+
+    monkeypatch.setattr(fused, "kernel", lambda: None)
 
     torch.manual_seed(3)
     cfg = GPTConfig(attention="qisa", **{**SMALL, "n_head": 1, "dropout": 0.0})

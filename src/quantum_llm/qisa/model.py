@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused
 from .pauli import PauliValueMap, n_qubits_for, sample_pauli_strings
 
 ATTENTIONS = ("csa", "qisa", "qisa_paper")
@@ -137,6 +138,7 @@ class QISAttention(nn.Module):
         self.register_buffer("future", ~torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool)),
                              persistent=False)  # (T, T), True above the diagonal: s > t
         self._fused: tuple | None = None
+        self.use_kernel = True   # the fused C kernel at inference where it applies (fused.py); False: PyTorch ops
         self._watched = (self.c_qk.weight, self.c_qk.bias, self.w_v.weight, self.c_proj.weight, self.c_proj.bias)
 
     def _versions(self) -> tuple:
@@ -146,9 +148,9 @@ class QISAttention(nn.Module):
         return (ps[0]._version, ps[1]._version, ps[2]._version, ps[3]._version, ps[4]._version,
                 ps[0].data_ptr(), ps[2].data_ptr(), ps[3].data_ptr())
 
-    def fused_weights(self, bias_in_values: bool) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-        """The attention's learned maps as one linear map and one table, in two layouts
-        (``wide``, ``narrow``; see :meth:`forward` for which is used when).
+    def fused_weights(self, bias_in_values: bool) -> tuple[tuple[torch.Tensor, ...], ...]:
+        """The attention's learned maps as one linear map and one table, in three layouts
+        (``wide``, ``narrow``, ``kernel``; see :meth:`forward` for which is used when).
 
         * ``weight`` (2M, C), ``bias``, M = 4C + P: x -> ([q, k, q, k, u[left]],
           [q, k, 1, 1, u[right]]). Since u = W_v x is linear, u[left] = W_v[left] x: gathering
@@ -163,6 +165,9 @@ class QISAttention(nn.Module):
           sum_h A_h (v_h W_proj[:, head h]^T): each head gets its own C columns (W = nh * C).
         * ``narrow``: x -> (q, k, u[left], u[right]), (2C + 2P, C), and the values' columns
           only; the norms are then summed from q and k directly (fewer multiply-adds per token).
+        * ``kernel`` (one head, no gradient; else None): x -> (q, k, u), (3C, C), the projection
+          CSA also makes, and the values' columns; the C kernel (``fused.py``) forms the pair
+          products of u itself.
 
         Cached while the parameters are unchanged and no gradient is needed (inference).
         """
@@ -185,7 +190,9 @@ class QISAttention(nn.Module):
                 torch.cat([qk_b, qk_b, zero, qk_b, ones, zero]), table, torch.cat([self.route_bias, values_bias]))
         narrow = (torch.cat([qk_w, wv[self.left], wv[self.right]]), torch.cat([qk_b, zero, zero]), values,
                   values_bias)
-        out = (wide, narrow)
+        kernel = None if grad else (torch.cat([qk_w, wv]), torch.cat([qk_b, qk_b.new_zeros(wv.shape[0])]),
+                                    values.contiguous(), values_bias.contiguous())   # no autograd through C
+        out = (wide, narrow, kernel)
         if not grad:
             self._fused = (key, out)
         return out
@@ -223,6 +230,11 @@ class QISAttention(nn.Module):
         neg = (qq[:, :, None] + kk[:, None, :]).baddbmm_(q, k.transpose(-2, -1), beta=-1, alpha=2)  # in place
         return neg, v.view(B * nh, T, C)
 
+    @staticmethod
+    def _kernel_fits(x: torch.Tensor) -> bool:
+        """What the C kernel takes: float32 on the CPU (one head, causal: see ``bias_in_values``)."""
+        return x.device.type == "cpu" and x.dtype == torch.float32
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape  # (B, T, n_embd)
         nh = self.n_head
@@ -230,7 +242,14 @@ class QISAttention(nn.Module):
         # the output bias goes onto the values when every row of the mixing matrix sums to 1
         # (causal A without dropout, one head); otherwise it is added after the product
         bias_in_values = not (self.transpose_attention or drop_attn or nh > 1)
-        wide, narrow = self.fused_weights(bias_in_values)
+        wide, narrow, kernel = self.fused_weights(bias_in_values)
+        if kernel is not None and self.use_kernel and bias_in_values and not self.training and self._kernel_fits(x) \
+                and fused.kernel() is not None:
+            # inference: one projection, then everything else in one C call (fused.py)
+            weight, bias, table, table_bias = kernel
+            # (3C, B*T): rows q, k, u (transposed: a block of tokens of one feature is contiguous)
+            qkuT = torch.addmm(bias[:, None], weight, x.reshape(B * T, C).t())
+            return fused.causal_attention(qkuT, B, T, C, self.left, self.right, table, table_bias).view(B, T, C)
         if B * T <= WIDE_MAX_TOKENS:
             neg_dist2, v = self._scores_wide(x, *wide)
         else:
