@@ -162,6 +162,9 @@ class QPAGenerator(nn.Module):
         self.probs = CircuitProbabilities(spec) if source == "circuit" else LearnedProbabilities(spec)
         self.gate = nn.Parameter(torch.zeros(())) if gate else None
         self.register_buffer("codes", bitstrings(spec.n_qubits, spec.n_b), persistent=False)
+        # [codes, x, 1] with the x column left to fill: the composed map's input (ComposedMapping)
+        self.register_buffer("codes_x_ones", torch.cat([self.codes, torch.zeros(spec.n_b, 1), torch.ones(spec.n_b, 1)], 1),
+                             persistent=False)
 
     def chunk_matrix(self, p: torch.Tensor) -> torch.Tensor:
         """Probabilities (2**N,) -> the mapping model's (n_b, n_mlp) output, before flattening."""
@@ -210,40 +213,26 @@ class QPAGenerator(nn.Module):
     def centred_chunk(self, p: torch.Tensor) -> torch.Tensor:
         """``chunk_matrix(p)`` minus the mean of its first m values (the centring of
         :meth:`generate_from_probs`), the mean computed from the head's input and weights and
-        subtracted from the head's bias: the head's one ``addmm`` writes the centred values, with
+        subtracted from the head's bias: the head's one product writes the centred values, with
         no pass over the m values to average them and none to subtract the mean (nor their two
         backward passes). The same numbers to float rounding (tested).
 
         With activation ``none`` (the paper's mapping model) every layer is affine, so the eight
-        layers compose into one affine map of the (N+1)-wide input, taken as products from the
-        input side: (N+1) x 32 -> (N+1) x 64 -> ... -> (N+1) x n_mlp, then one (n_b, N+1) x
-        (N+1, n_mlp) product. The parameters and the function are the paper's; only the order of
-        the products changes, about 7x fewer multiply-adds forward and backward at N = 7 (the
-        layers' own products on the n_b rows, 6.4 M of them in the head alone, were most of a
-        generator step)."""
+        layers compose into one affine map of the (N+1)-wide input (:class:`ComposedMapping`):
+        about 7x fewer multiply-adds forward and backward at N = 7 than layer by layer on the
+        n_b rows, and one autograd node instead of ~60."""
         spec = self.spec
         x = transform(p, spec.n_qubits, spec.n_b)
-        inp = torch.cat([self.codes, x.unsqueeze(1)], 1)                           # (n_b, N+1)
         steps = self.mapping._steps
-        if all(isinstance(m, nn.Linear) for m in steps):
-            w, bias = self._composed(steps)                                       # (N+1, n_mlp), (n_mlp,)
-            z = inp
-        else:
-            z = self.mapping.features(inp)                                        # (n_b, 32)
-            w, bias = self.mapping.head.weight.T, self.mapping.head.bias          # (32, n_mlp), (n_mlp,)
         k = spec.m - (spec.n_b - 1) * spec.n_mlp          # values of the last row inside m (1..n_mlp)
+        if all(isinstance(m, nn.Linear) for m in steps):
+            params = [t for m in steps for t in (m.weight, m.bias)]
+            return ComposedMapping.apply(x, self.codes_x_ones, k, spec.m, *params)
+        z = self.mapping.features(torch.cat([self.codes, x.unsqueeze(1)], 1))   # (n_b, 32)
+        w, bias = self.mapping.head.weight.T, self.mapping.head.bias            # (32, n_mlp), (n_mlp,)
         # sum over all n_b rows of z_i . w_j + b_j, less the last row's values past m
         total = z.sum(0) @ w.sum(1) + spec.n_b * bias.sum() - (z[-1] @ w[:, k:].sum(1) + bias[k:].sum())
         return torch.addmm(bias - total / spec.m, z, w)
-
-    @staticmethod
-    def _composed(layers) -> tuple[torch.Tensor, torch.Tensor]:
-        """Affine layers y = x W_l^T + b_l, composed: (W_1^T W_2^T ... W_L^T, the bias carried through)."""
-        w, b = layers[0].weight.T, layers[0].bias
-        for layer in layers[1:]:
-            w = w @ layer.weight.T
-            b = torch.addmv(layer.bias, layer.weight, b)
-        return w, b
 
     def n_trainable(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -275,3 +264,60 @@ class FactorSlices(torch.autograd.Function):
             g[i: i + r * c].view(r, c).copy_(gk)
             i += r * c
         return g.view(ctx.chunk_shape), None
+
+
+class ComposedMapping(torch.autograd.Function):
+    """The centred chunk matrix of an all-affine mapping model (activation ``none``), with a
+    hand-written backward.
+
+    Forward: the layers y = x W_l^T + b_l compose into w = W_1^T W_2^T ... W_L^T (N+1, n_mlp) and
+    a bias carried through (products from the input side: (N+1) x 32 -> ... -> (N+1) x n_mlp);
+    with the bias as the last row, w_aug (N+2, n_mlp), the chunk is [codes, x, 1] @ w_aug, and
+    the centring subtracts the mean of its first m values from that last row (the mean from the
+    input's column sums and w_aug's row sums). Backward: the same chain rule by hand, as a dozen
+    small products. Written by hand because through autograd these ~60 tiny ops and their nodes
+    cost more than their arithmetic, and in a training grid, where runs step side by side on
+    threads, their Python dispatch holds the GIL the other runs need. Tested against autograd
+    through the published order (layer by layer, centring after)."""
+
+    @staticmethod
+    def forward(ctx, x, codes_x_ones, k: int, m: int, *params):
+        Ws, bs = params[0::2], params[1::2]
+        ws, bvs = [Ws[0].T], [bs[0]]
+        for W, b in zip(Ws[1:], bs[1:], strict=True):
+            ws.append(ws[-1] @ W.T)
+            bvs.append(torch.addmv(b, W, bvs[-1]))
+        inp = codes_x_ones.clone()
+        inp[:, -2] = x                                            # [codes, x, 1]
+        colsum, last = inp.sum(0), inp[-1]
+        wa = torch.cat([ws[-1], bvs[-1][None]])                  # (N+2, n_mlp)
+        # the mean of the first m values: all n_b rows, less the last row's values past m
+        total = colsum @ wa.sum(1) - last @ wa[:, k:].sum(1)
+        x_sums = (wa[-2].sum(), wa[-2, k:].sum())                # d total / d x_i (all rows; the last one's tail)
+        wa[-1] -= total / m
+        ctx.save_for_backward(inp, wa, colsum, last, *Ws, *ws[:-1], *bvs[:-1])
+        ctx.k, ctx.m, ctx.L, ctx.x_sums = k, m, len(Ws), x_sums
+        return inp @ wa
+
+    @staticmethod
+    def backward(ctx, g):
+        saved = ctx.saved_tensors
+        inp, wa, colsum, last = saved[:4]
+        L, k, m = ctx.L, ctx.k, ctx.m
+        Ws, ws, bvs = saved[4:4 + L], saved[4 + L:3 + 2 * L], saved[3 + 2 * L:]
+        gwa = inp.T @ g                                           # (N+2, n_mlp)
+        gx = torch.mv(g, wa[-2])
+        # the centring: wa[-1] - total / m, total = colsum . rowsum(wa) - last . rowsum(wa[:, k:])
+        gt = -gwa[-1].sum() / m
+        gwa += gt * colsum[:, None]
+        gwa[:, k:] -= gt * last[:, None]
+        gx += gt * ctx.x_sums[0]
+        gx[-1] -= gt * ctx.x_sums[1]
+        gw, gb = gwa[:-1], gwa[-1]
+        grads = [None] * (2 * L)
+        for i in range(L - 1, 0, -1):                             # w_i = w_{i-1} W_i^T, b_i = W_i b_{i-1} + b_i
+            grads[2 * i] = torch.addr(gw.T @ ws[i - 1], gb, bvs[i - 1])
+            grads[2 * i + 1] = gb
+            gw, gb = gw @ Ws[i], torch.mv(Ws[i].T, gb)
+        grads[0], grads[1] = gw.T, gb                             # w_0 = W_0^T, b_0
+        return gx, None, None, None, *grads
