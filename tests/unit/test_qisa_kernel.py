@@ -6,10 +6,11 @@ import logging
 import pytest
 import torch
 
+from quantum_llm import cbuild
 from quantum_llm.qisa import fused
 from quantum_llm.qisa.model import CharGPT, GPTConfig
 
-needs_kernel = pytest.mark.skipif(fused._compiler() is None, reason="no C compiler: the kernel is not built here")
+needs_kernel = pytest.mark.skipif(cbuild.compiler() is None, reason="no C compiler: the kernel is not built here")
 
 
 def attention_module(n_embd: int, block_size: int, std: float | None, seed: int = 0):
@@ -101,14 +102,17 @@ def test_whole_model_and_thread_split(monkeypatch):
 
 @pytest.fixture
 def fresh_kernel():
-    fused.kernel.cache_clear()
-    yield
-    fused.kernel.cache_clear()
+    def clear():
+        fused.kernel.cache_clear()
+        cbuild.load.cache_clear()
+    clear()
+    yield clear
+    clear()
 
 
 def test_no_compiler_or_switched_off_falls_back_to_the_ops(fresh_kernel, monkeypatch, caplog, tmp_path):
-    """A CC that does not exist, a compiler that fails, or QUANTUM_LLM_QISA_KERNEL=0: one log
-    line saying why, and the model still computes the same outputs through the PyTorch ops."""
+    """A CC that does not exist, a compiler that fails, or QUANTUM_LLM_KERNELS=0: one log line
+    saying why, and the model still computes the same outputs through the PyTorch ops."""
     attn = attention_module(16, 16, 0.3)
     x = torch.randn(2, 16, 16)
     want = ops_output(attn, x, monkeypatch)
@@ -118,12 +122,12 @@ def test_no_compiler_or_switched_off_falls_back_to_the_ops(fresh_kernel, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for env, message in ((("CC", str(tmp_path / "missing-cc")), "no C compiler found"),
                          (("CC", str(broken)), "this compiler is broken"),
-                         ((fused.ENV_SWITCH, "0"), "kernel off")):
-        fused.kernel.cache_clear()
+                         ((cbuild.ENV_SWITCH, "0"), "C kernel off")):
+        fresh_kernel()
         with monkeypatch.context() as m:
             m.setenv(*env)
             caplog.clear()
-            with caplog.at_level(logging.INFO, logger="quantum_llm.qisa.fused"), torch.no_grad():
+            with caplog.at_level(logging.INFO, logger="quantum_llm.cbuild"), torch.no_grad():
                 got = attn(x)
             assert fused.kernel() is None
         assert [r.getMessage() for r in caplog.records if message in r.getMessage()], caplog.text
@@ -140,14 +144,14 @@ def test_the_build_is_cached_by_source_compiler_and_cpu(fresh_kernel, monkeypatc
     built = list((tmp_path / "quantum-llm" / "kernels").glob("fused_attention-*.so"))
     assert len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    fused.kernel.cache_clear()
+    fresh_kernel()
     assert fused.kernel() is not None
     assert built[0].stat().st_mtime_ns == stamp
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    monkeypatch.setattr(fused.tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(cbuild.tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    fused.kernel.cache_clear()
+    fresh_kernel()
     assert fused.kernel() is not None
     assert list((tmp_path / "tmp").rglob("fused_attention-*.so"))

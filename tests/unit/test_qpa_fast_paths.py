@@ -19,9 +19,12 @@ def _close(x: torch.Tensor, y: torch.Tensor) -> None:
 @pytest.mark.parametrize("gate", [False, True])
 @pytest.mark.parametrize("targets", [(G.LoraTarget("lm_head", 24, 300),),
                                      (G.LoraTarget("q", 16, 16), G.LoraTarget("v", 16, 40))])
-def test_centred_factors_match_autograd(gate, targets, dtype):
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_centred_factors_match_autograd(gate, targets, dtype, activation):
+    """activation none: the mapping model's affine layers composed into one map (products from
+    the input side); relu: layer by layer. Both against the published order."""
     torch.manual_seed(0)
-    spec = G.GeneratorSpec(4, 2, 3, targets)
+    spec = G.GeneratorSpec(4, 2, 3, targets, activation=activation)
     assert spec.n_b * spec.n_mlp > spec.m   # padding past m: the centring's mean leaves the last row's tail out
     gen = G.QPAGenerator(spec, "circuit", gate=gate).to(dtype)
     if gate:
@@ -58,29 +61,36 @@ def test_frozen_circuit_is_simulated_once_per_value_of_theta():
     assert src().requires_grad
 
 
-def test_the_training_step_with_the_gate_on_the_input_side_equals_autograd_with_the_gate_on_b():
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_the_training_step_with_the_gate_on_the_input_side_equals_autograd_with_the_gate_on_b(dropout):
     # oracle: one autograd pass through the reference factors (gate on B) and PyTorch's cross-entropy
-    # of the full logits; checked: Run.step's loss and every generator gradient it leaves (its two-phase
-    # backward through detached leaves, the gate applied to x A^T), before the optimizer moves anything
+    # of the full logits, with the same dropout mask (the run's generator rewound); checked: Run.step's
+    # loss and every generator gradient it leaves (its hand-written loss backward into the chunk's
+    # gradient, the gate applied to x A^T, then the generator's backward), before the optimizer moves anything
     from quantum_llm.qpa.train import Run, TrainConfig, rows
 
     g = torch.Generator().manual_seed(2)
     v, d = 300, 24
     weight = torch.randn(v, d, generator=g) * 0.3
     h, y = torch.randn(32, d, generator=g), torch.randint(0, v, (32,), generator=g)
-    cfg = TrainConfig(steps=4, batch_tokens=32, lrs=(0.0,), seed=0, scaling=2.0, dropout=0.0, n_qubits=4, layers=2)
+    cfg = TrainConfig(steps=4, batch_tokens=32, lrs=(0.0,), seed=0, scaling=2.0, dropout=dropout, n_qubits=4,
+                      layers=2)
     # learning rate 0: the optimizer step moves nothing and the gradients stay until the next step
     run = Run(next(r for r in rows(3, [3]) if r.name == "qpa_gated"), 0.0, cfg, weight)
     gen = run.generator
     with torch.no_grad():
         gen.gate.fill_(0.7)
     base = h @ weight.T
+    state = run.rng.get_state()
     loss = run.step(h, base, y)
     fast = {n: p.grad.clone() for n, p in gen.named_parameters()}
 
+    run.rng.set_state(state)
+    hd = run.dropped(h, True)
+    assert torch.equal(hd, h) == (dropout == 0.0)
     gen.zero_grad(set_to_none=True)
     a, b = gen.factors(gen.generate_from_probs(gen.probs()))["lm_head"]
-    ref = torch.nn.functional.cross_entropy(base + cfg.scaling * (h @ a.T) @ b.T, y)
+    ref = torch.nn.functional.cross_entropy(base + cfg.scaling * (hd @ a.T) @ b.T, y)
     ref.backward()
     assert loss == pytest.approx(ref.item(), rel=1e-6)
     for n, p in gen.named_parameters():

@@ -91,39 +91,56 @@ class TrainConfig:
     eval_chunk: int = 1024   # validation tokens per base-logit chunk
 
 
+def lowrank_ce_forward(base: torch.Tensor, xa: torch.Tensor, b: torch.Tensor, y: torch.Tensor, s: float,
+                       scratch: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy of ``base + s * xa @ b^T`` and the softmax (T, V) its backward needs.
+    ``scratch``: None, or two (T, V) buffers for the logits and the log-probabilities, reused from
+    step to step (see train_scratch); the second becomes the returned softmax."""
+    zbuf, pbuf = (None, None) if scratch is None else scratch
+    z = torch.log_softmax(torch.addmm(base, xa, b.T, alpha=s, out=zbuf), 1, out=pbuf)   # adapted log-probabilities
+    loss = -z.gather(1, y[:, None]).mean()
+    return loss, z.exp_()                                  # softmax, in place
+
+
+def lowrank_ce_backward(p: torch.Tensor, xa: torch.Tensor, b: torch.Tensor, y: torch.Tensor, s: float, grad,
+                        need_xa: bool = True, need_b: bool = True, keep_p: bool = False,
+                        gb_out: torch.Tensor | None = None):
+    """(g, d loss / d xa, d loss / d b) from :func:`lowrank_ce_forward`'s softmax ``p``, g = T * d loss /
+    d logits written into ``p`` itself unless ``keep_p``; ``gb_out``: where to write d loss / d b
+    (V, r) (default: a new tensor)."""
+    g = p.clone() if keep_p else p
+    g[torch.arange(len(y), device=y.device), y] -= 1       # T * d loss / d logits
+    c = grad / len(y)
+    # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix. Both
+    # products are taken with the (T, V) matrix as the right-hand operand, (b^T g^T)^T and
+    # (xa^T g)^T: MKL sweeps it row by row there, where g^T @ xa and g @ b took 5.5x and 3.2x
+    # longer on this machine (1 thread: 12.1 and 5.4 ms against 2.2 and 1.7 ms at T = 128, V = 49,152)
+    gxa = (b.T @ g.T).T.mul_(c * s) if need_xa else None
+    gb = torch.mul((xa.T @ g).T, c * s, out=b.new_empty(b.shape) if gb_out is None else gb_out) if need_b else None
+    return g, gxa, gb
+
+
 class LowRankCE(torch.autograd.Function):
     """Mean cross-entropy of ``base + s * xa @ b^T`` (base: cached base logits, constant) with
     gradients for ``xa`` (T, r) and ``b`` (V, r). Exact; written by hand because autograd's
     version allocates and sweeps the (T, V) logits about twice as often (the V-sized passes are
     the whole cost of a step): here one addmm, one log-softmax, an in-place exp kept for the
-    backward, and two rank-r products."""
+    backward, and two rank-r products (:func:`lowrank_ce_forward`, :func:`lowrank_ce_backward`,
+    which a generator run's step also calls directly)."""
 
     @staticmethod
     def forward(ctx, base, xa, b, y, s, scratch=None):
-        # scratch: None, or two (T, V) buffers for the logits and the log-probabilities, reused
-        # from step to step (see train_scratch); the second is kept for the backward
-        zbuf, pbuf = (None, None) if scratch is None else scratch
-        z = torch.log_softmax(torch.addmm(base, xa, b.T, alpha=s, out=zbuf), 1, out=pbuf)   # adapted log-probabilities
-        loss = -z.gather(1, y[:, None]).mean()
-        z.exp_()                                           # softmax, in place
-        ctx.save_for_backward(z, xa, b, y)
+        loss, p = lowrank_ce_forward(base, xa, b, y, s, scratch)
+        ctx.save_for_backward(p, xa, b, y)
         ctx.s = s
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         p, xa, b, y = ctx.saved_tensors
-        g = p.clone() if ctx.needs_input_grad[0] else p     # p is freed after this backward
-        g[torch.arange(len(y), device=y.device), y] -= 1   # T * d loss / d logits
-        c = grad / len(y)
-        # the scalar factors go on the small (T, r) / (V, r) results, not on the (T, V) matrix. Both
-        # products are taken with the (T, V) matrix as the right-hand operand, (b^T g^T)^T and
-        # (xa^T g)^T: MKL sweeps it row by row there, where g^T @ xa and g @ b took 5.5x and 3.2x
-        # longer on this machine (1 thread: 12.1 and 5.4 ms against 2.2 and 1.7 ms at T = 128, V = 49,152)
-        gxa = (b.T @ g.T).T.mul_(c * ctx.s) if ctx.needs_input_grad[1] else None
-        gb = torch.mul((xa.T @ g).T, c * ctx.s, out=b.new_empty(b.shape)) if ctx.needs_input_grad[2] else None
-        gbase = g * c if ctx.needs_input_grad[0] else None
-        return gbase, gxa, gb, None, None, None
+        need = ctx.needs_input_grad
+        g, gxa, gb = lowrank_ce_backward(p, xa, b, y, ctx.s, grad, need[1], need[2], keep_p=need[0])
+        return (g * (grad / len(y)) if need[0] else None), gxa, gb, None, None, None
 
 
 _scratch = threading.local()
@@ -270,21 +287,25 @@ class Run:
         return self.generator.factors()["lm_head"]
 
     def xa(self, h: torch.Tensor, a: torch.Tensor, train: bool) -> torch.Tensor:
-        """LoRA's input side: dropout(h) @ A^T, (T, r). The dropout masks come from the run's own
-        generator (seeded by the seed alone), so a run does not depend on which other runs share
-        the pass, and every row of a seed sees the same masks. The generator is a CPU one on every
-        device: the mask is drawn on the CPU and copied, so a CUDA run sees the CPU run's masks."""
+        """LoRA's input side: dropout(h) @ A^T, (T, r)."""
+        return self.dropped(h, train) @ a.T
+
+    def dropped(self, h: torch.Tensor, train: bool) -> torch.Tensor:
+        """dropout(h) (training) or h. The dropout masks come from the run's own generator (seeded
+        by the seed alone), so a run does not depend on which other runs share the pass, and every
+        row of a seed sees the same masks. The generator is a CPU one on every device: the mask is
+        drawn on the CPU and copied, so a CUDA run sees the CPU run's masks."""
         p = self.cfg.dropout
         if train and p > 0:
             mask = torch.empty(h.shape, dtype=h.dtype).bernoulli_(1 - p, generator=self.rng)
             h = h * mask.to(h.device) / (1 - p)
-        return h @ a.T
+        return h
 
     def loss(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
              gate: torch.Tensor | None = None) -> torch.Tensor:
         """Training loss (dropout on) from cached base logits: mean CE of base + s (g drop(h) A^T) B^T,
         g the gate (None: none); the same function as with the gate on B (see
-        :meth:`QPAGenerator.training_factors`)."""
+        :meth:`QPAGenerator.training_chunk`)."""
         xa = self.xa(h, a, True)
         return LowRankCE.apply(base, xa if gate is None else gate * xa, b, y, self.cfg.scaling,
                                train_scratch(base.shape, base.dtype, base.device))
@@ -301,20 +322,39 @@ class Run:
             with small_ops(self.device):   # the optimizer's small element-wise updates, too
                 self.opt.step()
         else:
-            # two-phase backward (exact by the chain rule): the vocabulary-sized loss on all threads,
-            # the generator's many tiny ops (simulator, mapping model) on one thread, where they run
-            # several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine)
-            with small_ops(self.device):
-                pieces, gate = self.generator.training_factors()
-            outs = (*pieces["lm_head"], *(() if gate is None else (gate,)))
-            leaves = [t.detach().requires_grad_() for t in outs]
-            loss = self.loss(h, base, y, *leaves)
-            loss.backward()
-            with small_ops(self.device):
-                torch.autograd.backward(outs, [t.grad for t in leaves])
-                self.opt.step()
+            loss = self._generator_step(h, base, y)
         self.sched.step()
         return loss.item()
+
+    def _generator_step(self, h: torch.Tensor, base: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A generator run's update, backpropagated in two phases (exact by the chain rule): the
+        vocabulary-sized loss on all threads, by hand, writing d loss / d A and d loss / d B straight
+        into the run's (n_b, n_mlp) gradient buffer for the generated chunk (no per-step copy of the
+        ~200k values, no fresh buffers); then the generator's many tiny ops on one thread, where
+        they run several times faster (OpenMP waits; measured ~10x on a loaded 2-core machine).
+        The same function as :meth:`loss` through autograd (tested); the gate multiplies LoRA's
+        r-wide input side (see :meth:`QPAGenerator.training_chunk`)."""
+        gen = self.generator
+        with small_ops(self.device):
+            chunk, gate = gen.training_chunk()
+        a, b = gen.factor_views(chunk.detach())["lm_head"]
+        if getattr(self, "_chunk_grad", None) is None or self._chunk_grad.shape != chunk.shape:
+            self._chunk_grad = torch.zeros_like(chunk)     # entries past m stay 0 (unused chunk values)
+        ga, gb = gen.factor_views(self._chunk_grad)["lm_head"]
+        hd = self.dropped(h, True)
+        xa = hd @ a.T
+        xg = xa if gate is None else gate.detach() * xa
+        s = self.cfg.scaling
+        loss, p = lowrank_ce_forward(base, xg, b, y, s, train_scratch(base.shape, base.dtype, base.device))
+        _, gxg, _ = lowrank_ce_backward(p, xg, b, y, s, 1.0, gb_out=gb)
+        torch.mm((gxg if gate is None else gxg * gate.detach()).T, hd, out=ga)
+        with small_ops(self.device):
+            if gate is None:
+                chunk.backward(self._chunk_grad)
+            else:
+                torch.autograd.backward([chunk, gate], [self._chunk_grad, (gxg * xa).sum()])
+            self.opt.step()
+        return loss
 
     @torch.no_grad()
     def eval_factors(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,9 @@ and per-gate autograd), and training needs batches of states with gradients on C
 Two paths (``TorchCircuit(path=...)``): small states (QPA's generator at batch 1, the PQC
 head's small batches) go to :mod:`quantum_llm.quantum.torch_small` (whole-state ops, plain
 autograd) when ``path="auto"`` finds them small enough (``SmallProgram.preferred``); everything
-below describes the *blocked* path, used for the rest.
+below describes the *blocked* path, used for the rest. On ``path="auto"``, the probabilities of
+a circuit of RY and CNOT gates only at one parameter row on the CPU (QPA's generator) come from
+a C kernel instead (:mod:`quantum_llm.quantum.c_sim`) where one can be built.
 
 Design (see docs/quantum.md):
 
@@ -59,6 +61,7 @@ import numpy as np
 import sympy
 import torch
 
+from . import c_sim
 from .torch_small import SmallProgram
 
 log = logging.getLogger(__name__)
@@ -563,6 +566,7 @@ class TorchCircuit(torch.nn.Module):
             torch.complex128 if self.real_dtype == torch.float64 else torch.complex64)
         self.program = _Program(_fuse(gates, self.n, max_window), self.n)
         self.small = SmallProgram(gates, self.n)
+        self.real = c_sim.RealProgram.of(gates, self.n)   # RY/CNOT only: the C kernel at batch 1 (c_sim.py)
         counts = {k.__name__: sum(isinstance(o, k) for o in self.program.ops) for k in (_Block, _Perm, _Diag)}
         log.debug("compiled %d gates on %d qubits into %s (%s)", len(gates), self.n, counts,
                   "real" if self.is_real else "complex")
@@ -686,6 +690,9 @@ class TorchCircuit(torch.nn.Module):
         # blocks) un-computes them; read through ``p`` they would inherit the weights' requires_grad
         pdata = p.detach() if params is None and data is not None and not data.requires_grad else p
         pp = (p, shared, pdata)
+        if (probabilities and self.path == "auto" and self.real is not None and psi0 is None and B == 1
+                and p is not None and p.dim() == 1 and p.device.type == "cpu" and c_sim.available()):
+            return self.real.probabilities(p)[None]
         if self.path == "small" or (self.path == "auto" and self.small.preferred(B)):
             return self._small_state(pp, psi0, B, device, probabilities)
         mats = [self._block_matrix(op, pp, device) for op in self.program.ops if isinstance(op, _Block)]
