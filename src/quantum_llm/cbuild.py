@@ -22,7 +22,9 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -33,11 +35,14 @@ ENV_SWITCH = "QUANTUM_LLM_KERNELS"   # "0" turns every C kernel off
 FLAG_SETS = (["-O3", "-march=native"], ["-O3"])   # the second where the compiler rejects -march=native
 
 
-def compiler() -> str | None:
-    cc = os.environ.get("CC")
+def compiler() -> list[str] | None:
+    """The compiler command: ``$CC`` (may carry arguments, e.g. ``ccache gcc``), else the first of
+    ``cc``, ``gcc``, ``clang`` on the PATH; None where there is none."""
+    cc = shlex.split(os.environ.get("CC", ""))
     if cc:
-        return shutil.which(cc) or (cc if Path(cc).is_file() else None)
-    return next((p for p in (shutil.which(c) for c in ("cc", "gcc", "clang")) if p), None)
+        exe = shutil.which(cc[0]) or (cc[0] if Path(cc[0]).is_file() else None)
+        return [exe, *cc[1:]] if exe else None
+    return next(([p] for p in (shutil.which(c) for c in ("cc", "gcc", "clang")) if p), None)
 
 
 def _cpu_id() -> str:
@@ -54,14 +59,31 @@ def _cache_dir() -> Path:
     return Path(root) / "quantum-llm" / "kernels"
 
 
-def _build(source: Path, cc: str) -> Path:
+def _private_temp_dir() -> Path | None:
+    """A per-user folder in the shared temp folder, or None when it cannot be trusted: its name is
+    predictable, so it must be ours and writable by nobody else before a library from it is loaded."""
+    folder = Path(tempfile.gettempdir()) / f"quantum-llm-kernels-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return folder
+
+
+def _build(source: Path, cc: list[str]) -> Path:
     """Compile ``source`` (cached); raises RuntimeError with the compiler's message."""
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    version = subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=60).stdout
     errors = []
     for flags in FLAG_SETS:
-        key = hashlib.sha256("\0".join([source.read_text(), cc, version, " ".join(flags), platform.machine(),
-                                        _cpu_id()]).encode()).hexdigest()[:16]
-        for folder in (_cache_dir(), Path(tempfile.gettempdir()) / f"quantum-llm-kernels-{os.getuid()}"):
+        key = hashlib.sha256("\0".join([source.read_text(), " ".join(cc), version, " ".join(flags),
+                                        platform.machine(), _cpu_id()]).encode()).hexdigest()[:16]
+        for folder in (_cache_dir(), _private_temp_dir()):
+            if folder is None:
+                errors.append("no private temp folder")
+                continue
             target = folder / f"{source.stem}-{key}.so"
             if target.is_file():
                 return target
@@ -73,8 +95,12 @@ def _build(source: Path, cc: str) -> Path:
                 errors.append(f"{folder}: {e}")
                 continue
             try:
-                r = subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", tmp, str(source), "-lm"],
-                                   capture_output=True, text=True, timeout=120)
+                try:
+                    r = subprocess.run([*cc, *flags, "-shared", "-fPIC", "-o", tmp, str(source), "-lm"],
+                                       capture_output=True, text=True, timeout=120)
+                except subprocess.TimeoutExpired:
+                    errors.append(f"{' '.join(flags)}: the compiler took over 120 s")
+                    break
                 if r.returncode == 0:
                     os.replace(tmp, target)     # atomic: a concurrent build writes the same bytes
                     return target
@@ -89,7 +115,9 @@ def _build(source: Path, cc: str) -> Path:
 @functools.cache
 def load(source: Path, what: str) -> ctypes.CDLL | None:
     """The compiled ``source`` (a path beside its Python module), or None with one log line saying
-    why; ``what`` names the kernel and the path used instead, for that line."""
+    why; ``what`` names the kernel and the path used instead, for that line. Decided once per
+    process (``$CC`` and ``QUANTUM_LLM_KERNELS`` are read on the first call; tests that change
+    them clear this cache and the callers' own)."""
     if os.environ.get(ENV_SWITCH, "1") == "0":
         log.info("%s: C kernel off (%s=0)", what, ENV_SWITCH)
         return None
@@ -101,5 +129,5 @@ def load(source: Path, what: str) -> ctypes.CDLL | None:
         return ctypes.CDLL(str(_build(source, cc)))
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         log.warning("%s: C kernel unavailable, building it with %s failed (%s); the same numbers, slower",
-                    what, cc, e)
+                    what, " ".join(cc), e)
         return None

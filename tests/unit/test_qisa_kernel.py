@@ -10,7 +10,16 @@ from quantum_llm import cbuild
 from quantum_llm.qisa import fused
 from quantum_llm.qisa.model import CharGPT, GPTConfig
 
-needs_kernel = pytest.mark.skipif(cbuild.compiler() is None, reason="no C compiler: the kernel is not built here")
+needs_kernel = pytest.mark.skipif(fused.kernel() is None, reason="no C compiler here (or QUANTUM_LLM_KERNELS=0)")
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the C calls (so that an equality test cannot pass by comparing the ops with themselves)."""
+    calls = []
+    real = fused.causal_attention
+    monkeypatch.setattr(fused, "causal_attention", lambda *a: calls.append(1) or real(*a))
+    return calls
 
 
 def attention_module(n_embd: int, block_size: int, std: float | None, seed: int = 0):
@@ -33,7 +42,7 @@ def ops_output(attn, x, monkeypatch) -> torch.Tensor:
 @pytest.mark.parametrize("batch,block,n_embd", [(1, 16, 16), (5, 16, 16), (3, 12, 12), (2, 20, 16),
                                                 (2, 33, 8), (4, 1, 16)])
 @pytest.mark.parametrize("std", [None, 0.3])
-def test_kernel_equals_the_pytorch_ops(batch, block, n_embd, std, monkeypatch):
+def test_kernel_equals_the_pytorch_ops(batch, block, n_embd, std, monkeypatch, kernel_calls):
     """The default shape (its own compiled copy) and generic ones: blocks of 16 tokens with a
     padded last block (12, 20, 33), one token, C = 8 and 12. Init-sized weights (scores near
     exp(0)) and std 0.3 (distances up to ~100, past the clamp of exp). Tolerance: 1e-6 of the
@@ -44,19 +53,18 @@ def test_kernel_equals_the_pytorch_ops(batch, block, n_embd, std, monkeypatch):
     want = ops_output(attn, x, monkeypatch)
     with torch.no_grad():
         got = attn(x)
+    assert kernel_calls == [1]
     assert got.shape == want.shape
     err = (got - want).abs().max()
     assert err <= 1e-6 * want.abs().max(), err
 
 
 @needs_kernel
-def test_kernel_runs_where_it_applies_and_only_there(monkeypatch):
+def test_kernel_runs_where_it_applies_and_only_there(kernel_calls):
     """Counts the C calls: inference of the causal one-head attention (no_grad and
-    inference_mode); not with autograd, in training mode, for qisa_paper, several heads,
-    float64 or with the kernel switched off."""
-    calls = []
-    real = fused.causal_attention
-    monkeypatch.setattr(fused, "causal_attention", lambda *a: calls.append(1) or real(*a))
+    inference_mode); not with autograd, in training mode, under CPU autocast (bfloat16
+    projections), for qisa_paper, several heads or float64."""
+    calls = kernel_calls
     attn = attention_module(16, 16, None)
     x = torch.randn(2, 16, 16)
     with torch.no_grad():
@@ -65,6 +73,8 @@ def test_kernel_runs_where_it_applies_and_only_there(monkeypatch):
         attn(x)
     assert len(calls) == 2
     attn(x)                                   # autograd
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.isfinite(attn(x)).all()
     attn.train()
     with torch.no_grad():
         attn(x)
@@ -79,7 +89,7 @@ def test_kernel_runs_where_it_applies_and_only_there(monkeypatch):
 
 
 @needs_kernel
-def test_whole_model_and_thread_split(monkeypatch):
+def test_whole_model_and_thread_split(monkeypatch, kernel_calls):
     """A whole model's logits with the kernel equal the ops' (1e-5 of the largest); with two
     torch threads the batch is split over a pool, with results bitwise equal to one thread's."""
     torch.manual_seed(1)
@@ -96,8 +106,25 @@ def test_whole_model_and_thread_split(monkeypatch):
             two = model(idx)
     finally:
         torch.set_num_threads(threads)
+    assert len(kernel_calls) == 2 * 2        # two layers, two calls
     assert torch.equal(one, two)
     assert (one - want).abs().max() <= 1e-5 * want.abs().max()
+
+
+@needs_kernel
+def test_bad_inputs_are_refused_before_the_c_code_reads_them():
+    """The C code reads raw memory: a wrong dtype or shape is one clear error, never a read."""
+    attn = attention_module(16, 16, None)
+    with torch.no_grad():
+        _, _, (w, b, table, table_bias) = attn.fused_weights(True)
+    qkuT = torch.zeros(48, 32)
+    with pytest.raises(TypeError, match="qkuT must be torch.float32"):
+        fused.causal_attention(qkuT.bfloat16(), 2, 16, 16, attn.left, attn.right, table, table_bias)
+    with pytest.raises(TypeError, match="left must be torch.int64"):
+        fused.causal_attention(qkuT, 2, 16, 16, attn.left.int(), attn.right, table, table_bias)
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        fused.causal_attention(qkuT, 3, 16, 16, attn.left, attn.right, table, table_bias)
+    assert fused.causal_attention(torch.zeros(48, 0), 0, 16, 16, attn.left, attn.right, table, table_bias).shape == (0, 16)
 
 
 @pytest.fixture
@@ -116,6 +143,7 @@ def test_no_compiler_or_switched_off_falls_back_to_the_ops(fresh_kernel, monkeyp
     attn = attention_module(16, 16, 0.3)
     x = torch.randn(2, 16, 16)
     want = ops_output(attn, x, monkeypatch)
+    monkeypatch.delenv(cbuild.ENV_SWITCH, raising=False)   # (the suite may run with the kernels off)
     broken = tmp_path / "cc"
     broken.write_text("#!/bin/sh\necho 'cc: error: this compiler is broken' >&2\nexit 1\n")
     broken.chmod(0o755)

@@ -12,7 +12,7 @@ import torch
 from quantum_llm import cbuild
 from quantum_llm.quantum import TorchCircuit, c_sim, pqc_main, qpa_ansatz
 
-needs_kernel = pytest.mark.skipif(cbuild.compiler() is None, reason="no C compiler: the kernel is not built here")
+needs_kernel = pytest.mark.skipif(not c_sim.available(), reason="no C compiler here (or QUANTUM_LLM_KERNELS=0)")
 
 
 def _mixed_circuit():
@@ -33,10 +33,13 @@ CASES = [lambda: (lambda s: (s.circuit, s.weight_symbols, s.qubits))(qpa_ansatz(
 
 @needs_kernel
 @pytest.mark.parametrize("make", CASES)
-def test_probabilities_and_gradients_match_cirq_and_the_small_path(make):
+def test_probabilities_and_gradients_match_cirq_and_the_small_path(make, monkeypatch):
     """float64: probabilities to 1e-12 of cirq's complex128 states; probabilities and the gradient
     of a random linear function of them to 1e-12 of the small path (the same arithmetic, another
     order); float32 input: to 1e-6 (the kernel computes in double either way)."""
+    calls = []
+    real = c_sim.RealProgram.probabilities
+    monkeypatch.setattr(c_sim.RealProgram, "probabilities", lambda self, th: calls.append(1) or real(self, th))
     circuit, symbols, qubits = make()
     rng = np.random.default_rng(0)
     theta = rng.uniform(-np.pi, np.pi, len(symbols))
@@ -53,6 +56,7 @@ def test_probabilities_and_gradients_match_cirq_and_the_small_path(make):
         assert p.shape == (1, 2 ** len(qubits))
         (p[0] @ w).backward()
         grads.append((p.detach()[0], th.grad))
+    assert len(calls) == 1                   # the first (auto) circuit ran the kernel, the small path did not
     np.testing.assert_allclose(grads[0][0].numpy(), ref, atol=1e-12)
     for x, y in zip(grads[0], grads[1], strict=True):
         np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-12)
@@ -94,6 +98,7 @@ def test_without_a_compiler_the_small_path_runs(monkeypatch, caplog):
     th = torch.rand(len(spec.symbols), dtype=torch.float64)
     want = TorchCircuit.from_spec(spec, dtype=torch.float64, path="small").probabilities(th)
     monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.delenv(cbuild.ENV_SWITCH, raising=False)   # (the suite may run with the kernels off)
     c_sim._lib.cache_clear()
     cbuild.load.cache_clear()
     try:

@@ -72,12 +72,28 @@ def _stages():
             yield pytest.param(name, m[1], [str(d) for d in stage.get("deps", [])], id=name)
 
 
+def _c_sources(files: set[str]) -> set[str]:
+    """The C kernels those modules compile and load (``Path(__file__).with_name("<name>.c")``)."""
+    out = set()
+    for f in files:
+        for name in re.findall(r'with_name\("([\w.]+\.c)"\)', (ROOT / f).read_text()):
+            out.add(str(Path(f).parent / name))
+    return out
+
+
 @pytest.mark.parametrize(("stage", "script", "deps"), list(_stages()))
 def test_every_imported_science_module_is_a_dep(stage, script, deps):
     assert script in deps, f"{stage}: its script {script} is not a dep"
-    missing = sorted(f for f in _closure(ROOT / script) - EXEMPT
+    closure = _closure(ROOT / script)
+    missing = sorted(f for f in (closure | _c_sources(closure)) - EXEMPT
                      if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
     assert not missing, f"stage {stage} imports {missing} but dvc.yaml does not list them (or their folder) in its deps"
+
+
+def test_the_c_kernels_are_found_beside_their_modules():
+    # oracle: the QISA and QPA-circuit kernels, loaded by fused.py and c_sim.py
+    assert _c_sources({"src/quantum_llm/qisa/fused.py", "src/quantum_llm/quantum/c_sim.py"}) == {
+        "src/quantum_llm/qisa/fused_attention.c", "src/quantum_llm/quantum/real_circuit.c"}
 
 
 def test_the_import_walk_sees_package_inits_and_relative_imports():

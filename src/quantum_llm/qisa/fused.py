@@ -51,6 +51,18 @@ def causal_attention(qkuT: torch.Tensor, B: int, T: int, C: int, left: torch.Ten
     split over a thread pool (ctypes releases the GIL during the call)."""
     f = kernel()
     W = table.shape[1]
+    P = left.numel()
+    for name, t, dtype in (("qkuT", qkuT, torch.float32), ("table", table, torch.float32),
+                           ("table_bias", table_bias, torch.float32), ("left", left, torch.int64),
+                           ("right", right, torch.int64)):
+        if t.dtype != dtype or t.device.type != "cpu":     # the C code reads raw memory: refuse, never guess
+            raise TypeError(f"QISA fused kernel: {name} must be {dtype} on the CPU, got {t.dtype} on {t.device}")
+    if qkuT.shape != (3 * C, B * T) or table.shape != (P, W) or table_bias.numel() != W or right.numel() != P:
+        raise ValueError(f"QISA fused kernel: inconsistent shapes qkuT {tuple(qkuT.shape)}, table "
+                         f"{tuple(table.shape)}, table_bias {tuple(table_bias.shape)}, {P} left / {right.numel()} "
+                         f"right indices for B = {B}, T = {T}, C = {C}")
+    if B * T == 0:
+        return qkuT.new_empty(0, W)
     if qkuT.stride(1) != 1:
         qkuT = qkuT.contiguous()
     table, table_bias = table.contiguous(), table_bias.contiguous()

@@ -165,7 +165,7 @@ class QISAttention(nn.Module):
           sum_h A_h (v_h W_proj[:, head h]^T): each head gets its own C columns (W = nh * C).
         * ``narrow``: x -> (q, k, u[left], u[right]), (2C + 2P, C), and the values' columns
           only; the norms are then summed from q and k directly (fewer multiply-adds per token).
-        * ``kernel`` (one head, no gradient; else None): x -> (q, k, u), (3C, C), the projection
+        * ``kernel`` (no gradient, bias in the values: causal, one head; else None): x -> (q, k, u), (3C, C), the projection
           CSA also makes, and the values' columns; the C kernel (``fused.py``) forms the pair
           products of u itself.
 
@@ -190,8 +190,9 @@ class QISAttention(nn.Module):
                 torch.cat([qk_b, qk_b, zero, qk_b, ones, zero]), table, torch.cat([self.route_bias, values_bias]))
         narrow = (torch.cat([qk_w, wv[self.left], wv[self.right]]), torch.cat([qk_b, zero, zero]), values,
                   values_bias)
-        kernel = None if grad else (torch.cat([qk_w, wv]), torch.cat([qk_b, qk_b.new_zeros(wv.shape[0])]),
-                                    values.contiguous(), values_bias.contiguous())   # no autograd through C
+        kernel = None if grad or not bias_in_values else (   # no autograd through C; causal, one head
+            torch.cat([qk_w, wv]), torch.cat([qk_b, qk_b.new_zeros(wv.shape[0])]), values.contiguous(),
+            values_bias.contiguous())
         out = (wide, narrow, kernel)
         if not grad:
             self._fused = (key, out)
@@ -232,8 +233,9 @@ class QISAttention(nn.Module):
 
     @staticmethod
     def _kernel_fits(x: torch.Tensor) -> bool:
-        """What the C kernel takes: float32 on the CPU (one head, causal: see ``bias_in_values``)."""
-        return x.device.type == "cpu" and x.dtype == torch.float32
+        """What the C kernel takes: float32 on the CPU, outside CPU autocast (whose projection would
+        be bfloat16); one head and causal: see ``bias_in_values``."""
+        return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape  # (B, T, n_embd)

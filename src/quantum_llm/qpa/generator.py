@@ -300,6 +300,7 @@ class ComposedMapping(torch.autograd.Function):
         return inp @ wa
 
     @staticmethod
+    @torch.autograd.function.once_differentiable      # the hand-written backward builds no graph
     def backward(ctx, g):
         saved = ctx.saved_tensors
         inp, wa, colsum, last = saved[:4]

@@ -93,6 +93,7 @@ class _Probabilities(torch.autograd.Function):
         return probs.to(theta.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable      # the C backward builds no graph
     def backward(ctx, gprobs):
         th, psi = ctx.saved_tensors
         prog = ctx.prog
