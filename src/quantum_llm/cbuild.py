@@ -1,8 +1,9 @@
 """The library's small C kernels: compiled on first use with the system's C compiler, loaded with ctypes.
 
-Two hot loops have no fused PyTorch op: QISA's Gaussian-kernel attention at inference
-(``qisa/fused_attention.c``) and the QPA generator's small real circuit with its adjoint
-gradient (``quantum/real_circuit.c``). Each is one C file of plain loops, built here with
+Three hot spots have no fused PyTorch op: QISA's Gaussian-kernel attention at inference
+(``qisa/fused_attention.c``), and in a QPA training step the generator's small real circuit
+with its adjoint gradient (``quantum/real_circuit.c``) and its composed mapping model with the
+gradient (``qpa/composed_mapping.c``). Each is one C file of plain loops, built here with
 ``$CC`` (else ``cc``, ``gcc`` or ``clang``) and ``-O3 -march=native`` (plain ``-O3`` where the
 compiler rejects that) in well under a second, into ``$XDG_CACHE_HOME/quantum-llm/kernels``
 (default ``~/.cache``; the temp folder when that is not writable), under a name that hashes the

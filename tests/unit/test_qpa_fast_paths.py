@@ -96,3 +96,63 @@ def test_the_training_step_with_the_gate_on_the_input_side_equals_autograd_with_
     for n, p in gen.named_parameters():
         _close(fast[n], p.grad)
     assert fast["gate"].abs() > 0
+
+
+@pytest.mark.parametrize("n_qubits,n_b", [(3, 8), (4, 11)])
+def test_transform_backward_equals_autograd_through_the_formula(n_qubits, n_b):
+    """Transform's hand-written backward against autograd through the published formula
+    (tanh, clamped power, where, centring, first n_b), float64 to 1e-12, with exact zeros and
+    tiny probabilities below the clamp among the inputs."""
+    g = torch.Generator().manual_seed(3)
+    p = torch.rand(2**n_qubits, generator=g, dtype=torch.float64)
+    p[1], p[2] = 0.0, 1e-33
+    p = (p / p.sum()).requires_grad_()
+    up = torch.randn(n_b, generator=g, dtype=torch.float64)
+
+    def formula(q):
+        t = G.BETA * torch.tanh(G.GAMMA * 2 ** (n_qubits - 1) * q)
+        x = torch.where(t > 0, t.clamp_min(1e-30) ** G.ALPHA, torch.zeros_like(t))
+        return (x - x.mean())[:n_b]
+
+    want = formula(p)
+    (gw,) = torch.autograd.grad(want @ up, p)
+    got = G.transform(p, n_qubits, n_b)
+    (gg,) = torch.autograd.grad(got @ up, p)
+    _close(got, want)
+    _close(gg, gw)
+    assert RTOL[torch.float64] == 1e-10 and (got - want).abs().max() <= 1e-12
+
+
+def test_composed_mapping_in_c_equals_its_pytorch_path_and_runs_in_float32(monkeypatch):
+    """float32 on the CPU takes the C kernel (composed_mapping.c): its chunk and every gradient
+    equal the PyTorch path's (the same Function with the kernel off) to 1e-5 of the largest, at
+    the default shape's structure (8 layers, n_mlp > 1024, a tail past m)."""
+    from quantum_llm import cbuild
+
+    if G._mapping_kernel() is None:
+        pytest.skip("no C compiler here (or QUANTUM_LLM_KERNELS=0)")
+    calls = []
+    real = G._mapping_kernel().qpa_mapping_forward
+    torch.manual_seed(0)
+    spec = G.GeneratorSpec(5, 2, 4, (G.LoraTarget("lm_head", 48, 9001),))
+    gen = G.QPAGenerator(spec, "circuit", gate=True)
+    assert spec.n_b * spec.n_mlp > spec.m and spec.n_mlp > 1024
+    params = [*gen.mapping.parameters(), gen.probs.theta]     # (the gate is not in the chunk)
+    up = torch.randn(spec.n_b, spec.n_mlp)
+
+    def run():
+        for p in params:
+            p.grad = None
+        chunk = gen.centred_chunk(gen.probs())
+        chunk.backward(up)
+        return [chunk.detach()] + [p.grad.clone() for p in params]
+
+    lib = G._mapping_kernel()
+    monkeypatch.setattr(lib, "qpa_mapping_forward", lambda *a: calls.append(1) or real(*a))
+    fast = run()
+    assert calls == [1]
+    monkeypatch.setattr(G, "_mapping_kernel", lambda: None)
+    slow = run()
+    for x, y in zip(fast, slow, strict=True):
+        assert (x - y).abs().max() <= 1e-5 * y.abs().max()
+    assert cbuild.ENV_SWITCH == "QUANTUM_LLM_KERNELS"

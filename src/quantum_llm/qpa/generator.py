@@ -19,12 +19,16 @@ built after the same ``torch.manual_seed`` start from the same mapping model.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from .. import cbuild
 from ..quantum.circuits import qpa_ansatz
 from ..quantum.torch_sim import TorchCircuit
 
@@ -79,11 +83,36 @@ class GeneratorSpec:
 
 def transform(p: torch.Tensor, n_qubits: int, n_b: int) -> torch.Tensor:
     """Official transform of the probabilities, centred, first n_b kept. p: (2**N,) -> (n_b,)."""
-    t = BETA * torch.tanh(GAMMA * 2 ** (n_qubits - 1) * p)
-    # t**0.15 has an infinite derivative at t = 0: keep the exact value 0 there, and evaluate
-    # the power only on a clamped copy so the unused branch's gradient stays finite
-    x = torch.where(t > 0, t.clamp_min(1e-30) ** ALPHA, torch.zeros_like(t))
-    return (x - x.mean())[:n_b]
+    return Transform.apply(p, n_qubits, n_b)
+
+
+class Transform(torch.autograd.Function):
+    """x = (BETA tanh(GAMMA 2**(N-1) p))**ALPHA, centred, first n_b kept, with a hand-written
+    backward: one autograd node instead of about ten, which in a QPA step cost more than their
+    arithmetic (tested against autograd through the formula). t**0.15 has an infinite derivative
+    at t = 0: the value there is exactly 0, and the power is evaluated on t clamped at 1e-30, whose
+    gradient is zero below the clamp (as autograd's through ``clamp_min``)."""
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, n_qubits: int, n_b: int) -> torch.Tensor:
+        scale = GAMMA * 2 ** (n_qubits - 1)
+        u = torch.tanh(scale * p)
+        t = BETA * u
+        tc = t.clamp_min(1e-30)
+        x = torch.where(t > 0, tc**ALPHA, 0.0)
+        ctx.save_for_backward(u, t, tc)
+        ctx.scale, ctx.n_b = scale, n_b
+        return (x - x.mean())[:n_b]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        u, t, tc = ctx.saved_tensors
+        gx = g.new_zeros(u.shape)
+        gx[: ctx.n_b] = g
+        gx -= gx.mean()                                     # the centring
+        gt = torch.where(t >= 1e-30, ALPHA * tc ** (ALPHA - 1) * gx, 0.0)
+        return gt * (BETA * ctx.scale) * (1 - u * u), None, None
 
 
 def bitstrings(n_qubits: int, n_b: int) -> torch.Tensor:
@@ -266,6 +295,26 @@ class FactorSlices(torch.autograd.Function):
         return g.view(ctx.chunk_shape), None
 
 
+SOURCE = Path(__file__).with_name("composed_mapping.c")
+
+
+@functools.cache
+def _mapping_kernel():
+    lib = cbuild.load(SOURCE, "QPA's composed mapping model (else PyTorch ops)")
+    if lib is None:
+        return None
+    i32, i64, ptr = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    lib.qpa_mapping_forward.argtypes = [i32, ptr, ptr, ptr, i64, ptr, ptr, i64, i64, ptr, ptr, ptr, ptr, ptr]
+    lib.qpa_mapping_forward.restype = None
+    lib.qpa_mapping_backward.argtypes = [i32, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, ptr, ptr, ptr, ptr, ptr]
+    lib.qpa_mapping_backward.restype = None
+    return lib
+
+
+def _ptrs(ts) -> ctypes.Array:
+    return (ctypes.c_void_p * len(ts))(*(t.data_ptr() for t in ts))
+
+
 class ComposedMapping(torch.autograd.Function):
     """The centred chunk matrix of an all-affine mapping model (activation ``none``), with a
     hand-written backward.
@@ -274,15 +323,32 @@ class ComposedMapping(torch.autograd.Function):
     a bias carried through (products from the input side: (N+1) x 32 -> ... -> (N+1) x n_mlp);
     with the bias as the last row, w_aug (N+2, n_mlp), the chunk is [codes, x, 1] @ w_aug, and
     the centring subtracts the mean of its first m values from that last row (the mean from the
-    input's column sums and w_aug's row sums). Backward: the same chain rule by hand, as a dozen
-    small products. Written by hand because through autograd these ~60 tiny ops and their nodes
-    cost more than their arithmetic, and in a training grid, where runs step side by side on
-    threads, their Python dispatch holds the GIL the other runs need. Tested against autograd
-    through the published order (layer by layer, centring after)."""
+    input's column sums and w_aug's row sums). Backward: the same chain rule by hand. On the CPU
+    in float32 both run in C (``composed_mapping.c``, one call each way); elsewhere (float64,
+    CUDA, no C compiler) as a dozen PyTorch products. Written by hand because through autograd
+    these ~60 tiny ops and their nodes cost more than their arithmetic, on a cache the step's
+    vocabulary-sized products have just emptied. Tested against autograd through the published
+    order (layer by layer, centring after), both paths."""
 
     @staticmethod
     def forward(ctx, x, codes_x_ones, k: int, m: int, *params):
         Ws, bs = params[0::2], params[1::2]
+        ctx.k, ctx.m, ctx.L = k, m, len(Ws)
+        lib = _mapping_kernel() if x.device.type == "cpu" and all(t.dtype == torch.float32 for t in (x, *params)) \
+            else None
+        ctx.c = lib is not None
+        if ctx.c:
+            Ws, bs = [w.contiguous() for w in Ws], [b.contiguous() for b in bs]
+            dims = torch.tensor([Ws[0].shape[1], *(w.shape[0] for w in Ws)], dtype=torch.int64)
+            R, n, nb = int(dims[0]), int(dims[-1]), codes_x_ones.shape[0]
+            chain = x.new_empty(sum(R * int(d) + int(d) for d in dims[1:]))
+            wa, inp, xs = x.new_empty(R + 1, n), x.new_empty(nb, R + 1), x.new_empty(2)
+            out = x.new_empty(nb, n)
+            lib.qpa_mapping_forward(len(Ws), dims.data_ptr(), _ptrs(Ws), _ptrs(bs), nb,
+                                    codes_x_ones.contiguous().data_ptr(), x.contiguous().data_ptr(), k, m,
+                                    chain.data_ptr(), wa.data_ptr(), inp.data_ptr(), xs.data_ptr(), out.data_ptr())
+            ctx.save_for_backward(dims, chain, wa, inp, xs, *Ws)
+            return out
         ws, bvs = [Ws[0].T], [bs[0]]
         for W, b in zip(Ws[1:], bs[1:], strict=True):
             ws.append(ws[-1] @ W.T)
@@ -296,15 +362,28 @@ class ComposedMapping(torch.autograd.Function):
         x_sums = (wa[-2].sum(), wa[-2, k:].sum())                # d total / d x_i (all rows; the last one's tail)
         wa[-1] -= total / m
         ctx.save_for_backward(inp, wa, colsum, last, *Ws, *ws[:-1], *bvs[:-1])
-        ctx.k, ctx.m, ctx.L, ctx.x_sums = k, m, len(Ws), x_sums
+        ctx.x_sums = x_sums
         return inp @ wa
 
     @staticmethod
     @torch.autograd.function.once_differentiable      # the hand-written backward builds no graph
     def backward(ctx, g):
+        L, k, m = ctx.L, ctx.k, ctx.m
+        if ctx.c:
+            dims, chain, wa, inp, xs, *Ws = ctx.saved_tensors
+            g = g.contiguous()
+            R, n, nb = int(dims[0]), int(dims[-1]), inp.shape[0]
+            gx = g.new_empty(nb)
+            gW = [w.new_empty(w.shape) for w in Ws]
+            gb = [w.new_empty(w.shape[0]) for w in Ws]
+            maxd = int(dims.max())
+            scratch = g.new_empty((R + 1) * n + 2 * R * maxd + 2 * maxd)
+            _mapping_kernel().qpa_mapping_backward(L, dims.data_ptr(), _ptrs(Ws), chain.data_ptr(), wa.data_ptr(),
+                                                   inp.data_ptr(), xs.data_ptr(), nb, k, m, g.data_ptr(),
+                                                   gx.data_ptr(), _ptrs(gW), _ptrs(gb), scratch.data_ptr())
+            return gx, None, None, None, *(t for pair in zip(gW, gb, strict=True) for t in pair)
         saved = ctx.saved_tensors
         inp, wa, colsum, last = saved[:4]
-        L, k, m = ctx.L, ctx.k, ctx.m
         Ws, ws, bvs = saved[4:4 + L], saved[4 + L:3 + 2 * L], saved[3 + 2 * L:]
         gwa = inp.T @ g                                           # (N+2, n_mlp)
         gx = torch.mv(g, wa[-2])

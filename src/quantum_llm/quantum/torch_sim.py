@@ -690,8 +690,7 @@ class TorchCircuit(torch.nn.Module):
         # blocks) un-computes them; read through ``p`` they would inherit the weights' requires_grad
         pdata = p.detach() if params is None and data is not None and not data.requires_grad else p
         pp = (p, shared, pdata)
-        if (probabilities and self.path == "auto" and self.real is not None and psi0 is None and B == 1
-                and p is not None and p.dim() == 1 and p.device.type == "cpu" and c_sim.available()):
+        if probabilities and psi0 is None and B == 1 and p is not None and self._c_path(p):
             return self.real.probabilities(p)[None]
         if self.path == "small" or (self.path == "auto" and self.small.preferred(B)):
             return self._small_state(pp, psi0, B, device, probabilities)
@@ -708,8 +707,16 @@ class TorchCircuit(torch.nn.Module):
             return psi
         return psi.real.square() + psi.imag.square() if psi.is_complex() else psi.square()
 
+    def _c_path(self, p: torch.Tensor) -> bool:
+        """The C kernel (c_sim.py) takes this call: RY/CNOT circuit, path auto, one parameter row
+        on the CPU (the caller checks: probabilities from |0...0>, batch 1)."""
+        return (self.real is not None and self.path == "auto" and p.dim() == 1 and p.shape[0] == len(self.symbols)
+                and p.device.type == "cpu" and c_sim.available())
+
     def probabilities(self, *args, **kw) -> torch.Tensor:
         """|<i|psi>|^2, (B, 2**n)."""
+        if len(args) == 1 and not kw and isinstance(args[0], torch.Tensor) and self._c_path(args[0]):
+            return self.real.probabilities(args[0])[None]   # straight to the kernel (QPA's generator, every step)
         return self.state(*args, probabilities=True, **kw)
 
     def expectation_z(self, *args, qubits: Sequence[int] | None = None, **kw) -> torch.Tensor:
