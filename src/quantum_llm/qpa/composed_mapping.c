@@ -119,15 +119,14 @@ void qpa_mapping_backward(int L, const int64_t *dims, const float *const *W, con
         gx[i] += gt * xs[0];
     gx[nb - 1] -= gt * xs[1];
 
-    /* the chain, last layer first; offsets of w_{l-1}, bv_{l-1} in chain */
-    int64_t off[64];
-    off[0] = 0;
-    for (int l = 1; l < L && l < 64; l++)
-        off[l] = off[l - 1] + R * dims[l] + dims[l];
+    /* the chain, last layer first */
     const float *gw_cur = gwa, *gb_cur = gwa + R * n;
     for (int l = L - 1; l >= 1; l--) {
         const int64_t in = dims[l], o = dims[l + 1];
-        const float *wp = chain + off[l - 1], *bp = wp + R * in;
+        int64_t off = 0;                               /* where w_{l-1}, bv_{l-1} start in chain */
+        for (int i = 1; i < l; i++)
+            off += R * dims[i] + dims[i];
+        const float *wp = chain + off, *bp = wp + R * in;
         for (int64_t j = 0; j < o; j++) {
             float *row = gW[l] + j * in;
             for (int64_t i = 0; i < in; i++)

@@ -334,8 +334,8 @@ class ComposedMapping(torch.autograd.Function):
     def forward(ctx, x, codes_x_ones, k: int, m: int, *params):
         Ws, bs = params[0::2], params[1::2]
         ctx.k, ctx.m, ctx.L = k, m, len(Ws)
-        lib = _mapping_kernel() if x.device.type == "cpu" and all(t.dtype == torch.float32 for t in (x, *params)) \
-            else None
+        lib = _mapping_kernel() if all(t.device.type == "cpu" and t.dtype == torch.float32
+                                       for t in (x, codes_x_ones, *params)) else None
         ctx.c = lib is not None
         if ctx.c:
             Ws, bs = [w.contiguous() for w in Ws], [b.contiguous() for b in bs]
@@ -344,9 +344,12 @@ class ComposedMapping(torch.autograd.Function):
             chain = x.new_empty(sum(R * int(d) + int(d) for d in dims[1:]))
             wa, inp, xs = x.new_empty(R + 1, n), x.new_empty(nb, R + 1), x.new_empty(2)
             out = x.new_empty(nb, n)
-            lib.qpa_mapping_forward(len(Ws), dims.data_ptr(), _ptrs(Ws), _ptrs(bs), nb,
-                                    codes_x_ones.contiguous().data_ptr(), x.contiguous().data_ptr(), k, m,
-                                    chain.data_ptr(), wa.data_ptr(), inp.data_ptr(), xs.data_ptr(), out.data_ptr())
+            cxo, xc = codes_x_ones.contiguous(), x.contiguous()      # (held while C reads them)
+            if cxo.shape != (nb, R + 1) or xc.numel() != nb:
+                raise ValueError(f"ComposedMapping: inputs {tuple(cxo.shape)} and {xc.numel()} values do not match "
+                                 f"{nb} rows of {R + 1} columns")
+            lib.qpa_mapping_forward(len(Ws), dims.data_ptr(), _ptrs(Ws), _ptrs(bs), nb, cxo.data_ptr(), xc.data_ptr(),
+                                    k, m, chain.data_ptr(), wa.data_ptr(), inp.data_ptr(), xs.data_ptr(), out.data_ptr())
             ctx.save_for_backward(dims, chain, wa, inp, xs, *Ws)
             return out
         ws, bvs = [Ws[0].T], [bs[0]]
